@@ -1,0 +1,1 @@
+"""OpenFWI-format data: files, splits, transforms and the synthetic physics generator."""

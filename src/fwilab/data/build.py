@@ -1,0 +1,103 @@
+"""Turn a ``data`` config into data sets and the normalizer that goes with them.
+
+A data config names its files one of two ways: split files (``train_split`` / ``val_split``,
+relative to ``root``), or the official OpenFWI layout under ``root`` with inclusive file-number
+ranges (``train_files`` / ``val_files``). A config with a ``synthetic`` block describes a data set
+the generator makes under ``root`` on first use; its normalization constants then come from the
+generated ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from fwilab.data.openfwi import FilePair, OpenFWIDataset, official_pairs, read_split_file
+from fwilab.data.synthetic.generate import GenerationPlan, ensure_dataset
+from fwilab.data.transforms import Normalizer
+from fwilab.errors import ConfigError, DataError
+
+SPLITS = ("train", "val")
+
+
+@dataclass
+class DataBundle:
+    train: OpenFWIDataset
+    val: OpenFWIDataset
+    normalizer: Normalizer
+
+
+def prepare_root(cfg: DictConfig) -> Path:
+    """The data root, generating the synthetic data set there first when the config describes one."""
+    root = Path(str(cfg.root)).expanduser()
+    if cfg.get("synthetic"):
+        synthetic = cfg.synthetic
+        plan = GenerationPlan(
+            family=synthetic.family,
+            n_train=synthetic.n_train,
+            n_val=synthetic.n_val,
+            seed=synthetic.seed,
+            samples_per_file=synthetic.samples_per_file,
+        )
+        ensure_dataset(root, plan, device=synthetic.get("device", "auto"), batch_size=synthetic.get("batch_size", 32))
+    return root
+
+
+def _metadata(root: Path) -> dict[str, Any]:
+    path = root / "metadata.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def normalizer_for(cfg: DictConfig, root: Path) -> Normalizer:
+    """Normalization constants from the config, or from the data set's metadata.json where the config leaves them null."""
+    metadata = _metadata(root)
+    values = {}
+    for key in ("data_min", "data_max", "vel_min", "vel_max"):
+        value = cfg.get(key)
+        if value is None:
+            value = metadata.get(key)
+        if value is None:
+            raise ConfigError(f"data.{key} is not set and {root / 'metadata.json'} does not give it")
+        values[key] = float(value)
+    if values["data_min"] >= values["data_max"] or values["vel_min"] >= values["vel_max"]:
+        raise ConfigError(f"data ranges must increase: got {values}")
+    return Normalizer(**values)
+
+
+def split_pairs(cfg: DictConfig, root: Path, split: str) -> list[FilePair]:
+    """File pairs of ``split`` ('train' or 'val')."""
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} is not one of {SPLITS}")
+    split_file = cfg.get(f"{split}_split")
+    if split_file:
+        path = Path(str(split_file)).expanduser()
+        return read_split_file(path if path.is_absolute() else root / path, root)
+    files = cfg.get(f"{split}_files")
+    if not files:
+        raise ConfigError(f"data.{split}_split or data.{split}_files must say where the {split} files are")
+    first, last = files
+    return official_pairs(root, int(first), int(last))
+
+
+def build_split(cfg: DictConfig, split: str, seed: int, root: Path | None = None) -> OpenFWIDataset:
+    """One split, subset to ``data.<split>_samples`` when that is set."""
+    root = root if root is not None else prepare_root(cfg)
+    count = cfg.get(f"{split}_samples")
+    try:
+        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=seed)
+    except DataError as error:
+        raise DataError(f"data.{split}: {error}") from None
+
+
+def build_data(cfg: DictConfig, seed: int) -> DataBundle:
+    """Train and validation sets plus their normalizer, generating synthetic data when needed."""
+    root = prepare_root(cfg)
+    return DataBundle(
+        train=build_split(cfg, "train", seed, root),
+        val=build_split(cfg, "val", seed, root),
+        normalizer=normalizer_for(cfg, root),
+    )

@@ -1,0 +1,1 @@
+"""Synthetic OpenFWI-like data sets: velocity-model families and acoustic forward modelling."""

@@ -1,0 +1,220 @@
+"""Write OpenFWI-format synthetic data sets: resumable, atomic, byte-for-byte reproducible.
+
+Layout of a generated data set (the official download's naming, so ``data=<family>`` configs can
+read it too)::
+
+    out/plan.json            what is being generated (checked on resume)
+    out/data/dataN.npy       (n, 5, 1000, 70) float32 shot gathers, n <= samples_per_file
+    out/model/modelN.npy     (n, 1, 70, 70) float32 velocity in m/s
+    out/train.txt, val.txt   OpenFWI split files (relative paths)
+    out/metadata.json        written last: family, seed, counts, version, observed data min/max
+
+Files 1..K hold the training split, K+1.. the validation split. File N's models come from a
+random generator seeded with (seed, N), so any file can be (re)made alone: an interrupted run
+continues with the first missing file, and the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fwilab.data.openfwi import FilePair, write_split_file
+from fwilab.data.synthetic import forward
+from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
+from fwilab.device import resolve_device
+from fwilab.diagnostics.preview import render_dataset_preview
+from fwilab.errors import DataError
+from fwilab.io import atomic_write, write_json
+
+GENERATOR_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """Everything that determines the bytes of a generated data set."""
+
+    family: str
+    n_train: int
+    n_val: int
+    seed: int = 0
+    samples_per_file: int = 500
+    generator_version: int = GENERATOR_VERSION
+
+    def __post_init__(self) -> None:
+        recipe_for(self.family)
+        if self.n_train < 1 or self.n_val < 1:
+            raise DataError(f"n_train and n_val must be at least 1 (got {self.n_train}, {self.n_val})")
+        if not 1 <= self.samples_per_file <= 500:
+            raise DataError(f"samples_per_file must be in 1..500 (got {self.samples_per_file})")
+
+    @property
+    def train_files(self) -> int:
+        return math.ceil(self.n_train / self.samples_per_file)
+
+    def file_sizes(self) -> list[int]:
+        """Number of samples in each file, train files first."""
+        sizes = []
+        for total in (self.n_train, self.n_val):
+            full, rest = divmod(total, self.samples_per_file)
+            sizes += [self.samples_per_file] * full + ([rest] if rest else [])
+        return sizes
+
+
+def file_pair(out: Path, number: int) -> FilePair:
+    return FilePair(out / "data" / f"data{number}.npy", out / "model" / f"model{number}.npy")
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+
+
+def _check_plan(out: Path, plan: GenerationPlan) -> None:
+    plan_file = out / "plan.json"
+    if plan_file.exists():
+        previous = json.loads(plan_file.read_text())
+        changed = {k: (previous.get(k), v) for k, v in asdict(plan).items() if previous.get(k) != v}
+        if changed:
+            detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+            raise DataError(f"{out} holds a different data set ({detail}); choose another out= or delete it")
+    else:
+        write_json(plan_file, asdict(plan))
+
+
+def generate_file(plan: GenerationPlan, number: int, size: int, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """The (seismic, velocity) arrays of file ``number``, independent of every other file."""
+    rng = np.random.default_rng([plan.seed, number])
+    velocity = velocity_models(rng, plan.family, size)
+    seismic = np.empty((size, forward.N_SOURCES, forward.N_TIME, forward.N_RECEIVERS), dtype=np.float32)
+    for start in range(0, size, batch_size):
+        batch = torch.from_numpy(velocity[start : start + batch_size]).to(device)
+        seismic[start : start + batch_size] = forward.simulate_shot_gathers(batch).cpu().numpy()
+    return seismic, velocity
+
+
+def _observed_range(pairs: list[FilePair]) -> tuple[float, float]:
+    low, high = math.inf, -math.inf
+    for pair in pairs:
+        seismic = np.load(pair.seismic, mmap_mode="r")
+        low, high = min(low, float(seismic.min())), max(high, float(seismic.max()))
+    return low, high
+
+
+def generate_dataset(
+    out: str | Path,
+    plan: GenerationPlan,
+    batch_size: int = 32,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict:
+    """Generate (or finish generating) the data set ``plan`` describes under ``out``; returns its metadata."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"cannot create data directory {out}: {error.strerror}") from None
+    _check_plan(out, plan)
+    torch_device = resolve_device(device)
+    sizes = plan.file_sizes()
+    pairs = [file_pair(out, number) for number in range(1, len(sizes) + 1)]
+    done = [p.seismic.exists() and p.velocity.exists() for p in pairs]
+    bar = tqdm(
+        total=sum(sizes),
+        initial=sum(s for s, d in zip(sizes, done) if d),
+        unit="model",
+        desc=f"generating {plan.family}",
+        disable=not progress,
+    )
+    with bar:
+        for number, (pair, size, finished) in enumerate(zip(pairs, sizes, done), start=1):
+            if finished:
+                continue
+            seismic, velocity = generate_file(plan, number, size, batch_size, torch_device)
+            _save_npy(pair.velocity, velocity)
+            _save_npy(pair.seismic, seismic)
+            bar.update(size)
+    write_split_file(out / "train.txt", pairs[: plan.train_files], out)
+    write_split_file(out / "val.txt", pairs[plan.train_files :], out)
+    data_min, data_max = _observed_range(pairs)
+    metadata = {
+        **asdict(plan),
+        "data_min": data_min,
+        "data_max": data_max,
+        "vel_min": VEL_MIN,
+        "vel_max": VEL_MAX,
+        "train_split": "train.txt",
+        "val_split": "val.txt",
+        "acquisition": {
+            "source_x_cells": list(forward.SOURCE_X),
+            "depth_cells": forward.SOURCE_DEPTH_CELLS,
+            "grid_spacing_m": forward.GRID_SPACING_M,
+            "dt_s": forward.DT_S,
+            "n_time": forward.N_TIME,
+            "peak_frequency_hz": forward.PEAK_FREQUENCY_HZ,
+            "courant_number": forward.COURANT_NUMBER,
+            "source_amplitude": forward.SOURCE_AMPLITUDE,
+        },
+    }
+    write_json(out / "metadata.json", metadata)
+    return metadata
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", batch_size: int = 32) -> dict:
+    """The metadata of the data set at ``out``, generating it first when it is missing or unfinished.
+
+    Safe when several processes (multirun jobs, DDP ranks) ask at once: one generates, the others wait.
+    """
+    out = Path(out)
+    metadata_file = out / "metadata.json"
+    with _exclusive(out.parent / f".{out.name}.lock"):
+        if metadata_file.exists():
+            metadata = json.loads(metadata_file.read_text())
+            if all(metadata.get(k) == v for k, v in asdict(plan).items()):
+                return metadata
+        log.info("generating the synthetic %s data set in %s (first use)", plan.family, out)
+        return generate_dataset(out, plan, batch_size=batch_size, device=device)
+
+
+def write_preview(out: str | Path, n_samples: int = 4) -> Path:
+    """``out/preview.png``: the first velocity models of the data set beside their shot gathers."""
+    out = Path(out)
+    pair = file_pair(out, 1)
+    seismic = np.load(pair.seismic, mmap_mode="r")[:n_samples]
+    velocity = np.load(pair.velocity, mmap_mode="r")[:n_samples]
+    return render_dataset_preview(np.asarray(velocity), np.asarray(seismic), out / "preview.png")
+
+
+def generate_from_config(cfg: Any) -> dict:
+    """The generate_data.py task: generate, time it, optionally write the preview."""
+    plan = GenerationPlan(cfg.family, cfg.n_train, cfg.n_val, cfg.seed, cfg.samples_per_file)
+    started = time.perf_counter()
+    metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
+    seconds = time.perf_counter() - started
+    log.info("%s: %d models in %.1f s; data range %.2f .. %.2f", cfg.out, plan.n_train + plan.n_val, seconds, metadata["data_min"], metadata["data_max"])
+    if cfg.preview:
+        log.info("preview: %s", write_preview(cfg.out, cfg.preview_samples))
+    return metadata

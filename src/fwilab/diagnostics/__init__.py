@@ -1,0 +1,1 @@
+"""Diagnostics: rendering arrays as pictures (colormaps), activation capture."""
