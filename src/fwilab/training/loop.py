@@ -69,8 +69,11 @@ def _check_config(cfg: DictConfig, train_size: int) -> None:
     if not cfg.lr > 0:
         raise ConfigError(f"lr={cfg.lr} must be positive")
     batch_size = cfg.trainer.batch_size
-    if not 1 <= batch_size <= train_size:
-        raise ConfigError(f"trainer.batch_size={batch_size} must be between 1 and the training split's {train_size} samples")
+    if not 2 <= batch_size <= train_size:
+        raise ConfigError(
+            f"trainer.batch_size={batch_size} must be between 2 (BatchNorm needs two samples at the 1x1 bottleneck) "
+            f"and the training split's {train_size} samples"
+        )
     if cfg.trainer.max_steps is None and cfg.trainer.epochs < 1:
         raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:

@@ -1,0 +1,112 @@
+"""The data-set writer: OpenFWI layout, metadata, determinism, resume, atomic files, preview."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fwilab.data.openfwi import read_split_file
+from fwilab.data.synthetic import generate as generate_module
+from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset, write_preview
+from fwilab.errors import DataError
+
+PLAN = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=9, samples_per_file=2)
+
+
+def _files(root):
+    return sorted(p.relative_to(root) for p in root.rglob("*.npy"))
+
+
+def test_layout_split_files_and_metadata(tiny_dataset):
+    metadata = json.loads((tiny_dataset / "metadata.json").read_text())
+    assert metadata["family"] == "curvefault_a" and metadata["n_train"] == 16 and metadata["n_val"] == 8
+    assert metadata["generator_version"] == generate_module.GENERATOR_VERSION
+    train = read_split_file(tiny_dataset / "train.txt", tiny_dataset)
+    val = read_split_file(tiny_dataset / "val.txt", tiny_dataset)
+    assert [p.seismic.name for p in train] == ["data1.npy", "data2.npy"]
+    assert [p.velocity.name for p in val] == ["model3.npy"]
+    seismic = np.concatenate([np.load(p.seismic) for p in train + val])
+    assert seismic.shape == (24, 5, 1000, 70) and seismic.dtype == np.float32
+    assert metadata["data_min"] == float(seismic.min()) and metadata["data_max"] == float(seismic.max())
+    assert np.load(val[0].velocity).shape == (8, 1, 70, 70)
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    generate_dataset(tmp_path / "a", PLAN, progress=False)
+    generate_dataset(tmp_path / "b", PLAN, batch_size=3, progress=False)
+    files = _files(tmp_path / "a")
+    assert len(files) == 10  # 3 train + 2 val files, seismic and velocity each
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    other = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=10, samples_per_file=2)
+    generate_dataset(tmp_path / "c", other, progress=False)
+    assert (tmp_path / "a" / files[0]).read_bytes() != (tmp_path / "c" / files[0]).read_bytes()
+
+
+def test_interrupted_run_resumes_without_redoing_finished_files(tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    real_generate_file = generate_module.generate_file
+    made = []
+
+    def interrupt_at_third_file(plan, number, *args):
+        if number == 3:
+            raise KeyboardInterrupt
+        made.append(number)
+        return real_generate_file(plan, number, *args)
+
+    monkeypatch.setattr(generate_module, "generate_file", interrupt_at_third_file)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(out, PLAN, progress=False)
+    assert not (out / "metadata.json").exists()
+    assert [p.name for p in sorted((out / "data").iterdir())] == ["data1.npy", "data2.npy"]
+    finished = {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()}
+
+    monkeypatch.setattr(generate_module, "generate_file", lambda plan, number, *a: made.append(number) or real_generate_file(plan, number, *a))
+    generate_dataset(out, PLAN, progress=False)
+    assert made == [1, 2, 3, 4, 5]  # files 1 and 2 were not made again
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items())
+    reference = tmp_path / "ref"
+    generate_dataset(reference, PLAN, progress=False)
+    for name in _files(reference):
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
+
+
+def test_a_failed_write_leaves_no_file_visible(tmp_path, monkeypatch):
+    def disk_full(handle, array, allow_pickle=False):
+        handle.write(b"\x93NUMPY partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generate_module.np, "save", disk_full)
+    with pytest.raises(OSError):
+        generate_dataset(tmp_path / "ds", PLAN, progress=False)
+    assert list((tmp_path / "ds").rglob("*.npy")) == []
+    assert [p.name for p in (tmp_path / "ds").rglob("*") if p.is_file()] == ["plan.json"]
+
+
+def test_resuming_with_another_plan_is_refused(tmp_path):
+    generate_dataset(tmp_path / "ds", PLAN, progress=False)
+    changed = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=1, samples_per_file=2)
+    with pytest.raises(DataError, match=r"seed: 9 -> 1"):
+        generate_dataset(tmp_path / "ds", changed, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"family": "style_a"}, "style_a"), ({"n_val": 0}, "n_val"), ({"samples_per_file": 501}, "samples_per_file")],
+)
+def test_bad_plans_are_rejected(kwargs, message):
+    with pytest.raises(Exception, match=message):
+        GenerationPlan(**{"family": "curvefault_a", "n_train": 4, "n_val": 2, **kwargs})
+
+
+def test_preview_is_an_rgb_picture_of_models_and_gathers(tiny_dataset):
+    path = write_preview(tiny_dataset, n_samples=3)
+    image = np.asarray(Image.open(path))
+    assert image.ndim == 3 and image.shape[2] == 3 and image.shape[0] > 3 * 300
+    velocity_panel = image[30:300, 10:290]
+    assert len(np.unique(velocity_panel.reshape(-1, 3), axis=0)) >= 3  # several layers, in colour
+    gather_panel = image[30:300, 310:390]
+    assert (gather_panel[..., 0] > 200).any() and (gather_panel[..., 2] > 200).any()
+    os.remove(path)

@@ -1,0 +1,105 @@
+"""The OpenFWI file contract: split files, the official layout, memory-mapping and bad files."""
+
+import numpy as np
+import pytest
+import torch
+
+from fwilab.data.openfwi import FilePair, OpenFWIDataset, official_pairs, read_split_file, subset_indices
+from fwilab.errors import DataError
+
+
+def _write_pair(root, number, n=3, seismic=None, velocity=None, subdirs=False):
+    seis_dir, vel_dir = (root / "data", root / "model") if subdirs else (root, root)
+    seis_dir.mkdir(parents=True, exist_ok=True)
+    vel_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(number)
+    seismic = rng.normal(size=(n, 5, 1000, 70)).astype(np.float32) if seismic is None else seismic
+    velocity = rng.uniform(1500, 4500, size=(n, 1, 70, 70)).astype(np.float32) if velocity is None else velocity
+    pair = FilePair(seis_dir / f"data{number}.npy", vel_dir / f"model{number}.npy")
+    np.save(pair.seismic, seismic)
+    np.save(pair.velocity, velocity)
+    return pair
+
+
+@pytest.mark.parametrize("subdirs", [False, True])
+def test_official_layout_is_found_without_a_split_file(tmp_path, subdirs):
+    pairs = [_write_pair(tmp_path, n, subdirs=subdirs) for n in (1, 2, 3)]
+    assert official_pairs(tmp_path, 2, 3) == pairs[1:]
+    dataset = OpenFWIDataset(official_pairs(tmp_path, 1, 3))
+    assert len(dataset) == 9
+    seismic, velocity = dataset[4]  # second sample of file 2
+    assert torch.equal(seismic, torch.from_numpy(np.load(pairs[1].seismic)[1]))
+    assert velocity.shape == (1, 70, 70)
+
+
+def test_split_file_paths_resolve_against_root(tmp_path):
+    pair = _write_pair(tmp_path / "root", 1)
+    split = tmp_path / "train.txt"
+    split.write_text("data1.npy\tmodel1.npy\n\n")
+    assert read_split_file(split, tmp_path / "root") == [pair]
+
+
+def test_files_are_memory_mapped(tmp_path):
+    dataset = OpenFWIDataset([_write_pair(tmp_path, 1)])
+    assert all(isinstance(array, np.memmap) for arrays in dataset._arrays for array in arrays)
+
+
+def test_subset_is_reproducible_and_sized():
+    first = subset_indices(1000, 50, seed=4)
+    assert np.array_equal(first, subset_indices(1000, 50, seed=4))
+    assert len(np.unique(first)) == 50 and not np.array_equal(first, subset_indices(1000, 50, seed=5))
+    with pytest.raises(DataError, match="subset of 2000"):
+        subset_indices(1000, 2000, seed=0)
+
+
+def test_missing_file_in_split_names_it(tmp_path):
+    split = tmp_path / "val.txt"
+    split.write_text("data9.npy\tmodel9.npy\n")
+    with pytest.raises(DataError, match=r"data9\.npy does not exist"):
+        OpenFWIDataset(read_split_file(split, tmp_path))
+
+
+def test_malformed_split_line_names_file_and_line(tmp_path):
+    split = tmp_path / "train.txt"
+    split.write_text("data1.npy\tmodel1.npy\nonly_one_path.npy\n")
+    with pytest.raises(DataError, match=r"train\.txt:2"):
+        read_split_file(split, tmp_path)
+
+
+def test_truncated_file_names_it(tmp_path):
+    pair = _write_pair(tmp_path, 1)
+    data = pair.seismic.read_bytes()
+    pair.seismic.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"data1\.npy.*truncated or corrupt"):
+        OpenFWIDataset([pair])
+
+
+def test_garbage_file_names_it(tmp_path):
+    pair = _write_pair(tmp_path, 1)
+    pair.velocity.write_bytes(b"not a numpy file at all")
+    with pytest.raises(DataError, match=r"model1\.npy"):
+        OpenFWIDataset([pair])
+
+
+def test_wrong_shape_and_dtype_name_the_file(tmp_path):
+    shape = _write_pair(tmp_path / "a", 1, seismic=np.zeros((3, 5, 1000, 69), np.float32))
+    with pytest.raises(DataError, match=r"data1\.npy has shape \(3, 5, 1000, 69\)"):
+        OpenFWIDataset([shape])
+    dtype = _write_pair(tmp_path / "b", 1, velocity=np.zeros((3, 1, 70, 70), np.float64))
+    with pytest.raises(DataError, match=r"model1\.npy has dtype float64"):
+        OpenFWIDataset([dtype])
+
+
+def test_mismatched_sample_counts_are_refused(tmp_path):
+    pair = _write_pair(tmp_path, 1, velocity=np.full((2, 1, 70, 70), 2000, np.float32))
+    with pytest.raises(DataError, match="holds 3 samples but its labels .* hold 2"):
+        OpenFWIDataset([pair])
+
+
+def test_nan_sample_names_file_and_sample(tmp_path):
+    seismic = np.zeros((3, 5, 1000, 70), np.float32)
+    seismic[2, 1, 10, 5] = np.nan
+    dataset = OpenFWIDataset([_write_pair(tmp_path, 1, seismic=seismic)])
+    dataset[1]
+    with pytest.raises(DataError, match=r"data1\.npy sample 2 holds NaN or Inf"):
+        dataset[2]
