@@ -28,7 +28,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(error).splitlines()[0]}") from None
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        unpickler = [line for line in lines if line.startswith("WeightsUnpickler error")]
+        detail = unpickler[0] if unpickler else lines[0] if lines else type(error).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: {detail}") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not an fwilab checkpoint (no 'model' and 'config' entries)")
     return state

@@ -107,8 +107,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     val_every = trainer.val_every_steps or steps_per_epoch
 
     model = instantiate(cfg.model).to(device)
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
-    scheduler = instantiate(cfg.scheduler)(optimizer, total_steps=total_steps)
+    optimizer = instantiate(cfg.optimizer, _convert_="all")(model.parameters())
+    scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     criterion = instantiate(cfg.loss)
     n_parameters = sum(p.numel() for p in model.parameters())
     log.info(

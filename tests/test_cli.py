@@ -1,0 +1,113 @@
+"""The command-line entry points, run as a user runs them (subprocesses, real Hydra)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+TINY_MODEL = ["model=reconstruction", "model.base_channels=8", "trainer.batch_size=4", "trainer.device=cpu"]
+
+
+def run(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+    )
+
+
+def tiny_data_args(root: Path) -> list[str]:
+    return ["data=curvefault_a", f"data.root={root}", "data.train_split=train.txt", "data.val_split=val.txt"]
+
+
+@pytest.fixture(scope="module")
+def default_style_run(tmp_path_factory):
+    """train.py on the embedded default data (generated on first use, here shrunk), with LAMB."""
+    tmp = tmp_path_factory.mktemp("cli")
+    result = run(
+        "train.py", "optimizer=lamb", "lr=1e-4", *TINY_MODEL, "trainer.max_steps=3",
+        "data.synthetic.n_train=8", "data.synthetic.n_val=4", "data.synthetic.samples_per_file=4",
+        f"hydra.run.dir={tmp / 'run'}",
+        env={"FWILAB_DATA_DIR": str(tmp / "cache")},
+    )
+    return tmp, result
+
+
+def test_train_generates_default_data_and_writes_a_run(default_style_run):
+    tmp, result = default_style_run
+    assert result.returncode == 0, result.stderr
+    data_dirs = list((tmp / "cache" / "synthetic").iterdir())
+    assert [d.name for d in data_dirs if d.is_dir()] == ["curvefault_a-n8-4-seed0"]
+    metadata = json.loads((data_dirs[0] / "metadata.json").read_text() if data_dirs[0].is_dir() else "{}")
+    assert metadata["n_train"] == 8
+    metrics = json.loads((tmp / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and set(metrics["best"]) >= {"mae", "rmse", "ssim"}
+    assert "Lamb" in (tmp / "run" / "config.yaml").read_text() and (tmp / "run" / "checkpoints" / "best.pt").exists()
+    assert (tmp / "run" / "train.log").read_text().count("val MAE") == 2  # end of epoch 0 (2 steps) and the last step
+
+
+def test_evaluate_reports_metrics_on_a_split(default_style_run, tiny_dataset):
+    tmp, _ = default_style_run
+    checkpoint = tmp / "run" / "checkpoints" / "best.pt"
+    own = run("evaluate.py", f"checkpoint={checkpoint}", f"hydra.run.dir={tmp / 'eval'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
+    assert own.returncode == 0, own.stderr
+    assert "MAE" in own.stdout and json.loads((tmp / "eval" / "metrics.json").read_text())["samples"] == 4
+    other = run("evaluate.py", f"checkpoint={checkpoint}", *tiny_data_args(tiny_dataset), "split=train", f"hydra.run.dir={tmp / 'eval2'}")
+    assert other.returncode == 0, other.stderr
+    assert json.loads((tmp / "eval2" / "metrics.json").read_text())["samples"] == 16
+
+
+def test_wrong_group_value_lists_valid_choices():
+    result = run("train.py", "optimizer=sgdd")
+    assert result.returncode != 0
+    assert "sgdd" in result.stderr and all(name in result.stderr for name in ("adam", "adamw", "lamb"))
+
+
+def test_help_and_cfg_job():
+    help_text = run("train.py", "--help")
+    assert help_text.returncode == 0 and "optimizer: adam, adamw, lamb" in help_text.stdout
+    job = run("train.py", "--cfg", "job", "optimizer=lamb", "lr=1e-4")
+    assert job.returncode == 0 and "torch_optimizer.Lamb" in job.stdout and "lr: 0.0001" in job.stdout
+
+
+def test_unknown_key_is_refused():
+    result = run("train.py", "trainer.epocs=3")
+    assert result.returncode != 0 and "trainer.epocs" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["lr=-1"], "error: lr=-1 must be positive"),
+        (["data=curvefault_a"], "error: Missing mandatory value: data.root"),
+        (["data=curvefault_a", "data.root=/nonexistent/openfwi"], "error: data.train: data root /nonexistent/openfwi does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(tiny_dataset, args, message, tmp_path):
+    data = [] if args[0].startswith("data=") else tiny_data_args(tiny_dataset)
+    result = run("train.py", *data, *TINY_MODEL, *args, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_evaluate_with_a_damaged_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "bad.pt").write_bytes(b"\x00" * 10)
+    result = run("evaluate.py", f"checkpoint={tmp_path / 'bad.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert result.returncode == 1 and result.stderr.strip().startswith("error: cannot read checkpoint")
+
+
+def test_generate_data_cli_with_preview(tmp_path):
+    out = tmp_path / "flat"
+    result = run("generate_data.py", "family=flatvel_a", "n_train=3", "n_val=2", f"out={out}", "preview=true", "preview_samples=2", f"hydra.run.dir={tmp_path / 'log'}")
+    assert result.returncode == 0, result.stderr
+    assert (out / "preview.png").stat().st_size > 10_000
+    assert json.loads((out / "metadata.json").read_text())["family"] == "flatvel_a"
+    refused = run("generate_data.py", "family=saltdome", "n_train=3", "n_val=2", f"out={tmp_path / 'x'}", f"hydra.run.dir={tmp_path / 'log2'}")
+    assert refused.returncode == 1 and "choose one of" in refused.stderr

@@ -1,0 +1,80 @@
+"""A tiny real training run: loss goes down, files are written, evaluation agrees, bad settings fail early."""
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import tiny_train_config
+from fwilab.errors import ConfigError
+from fwilab.training.evaluation import evaluate_checkpoint
+from fwilab.training.loop import TrainingDiverged, train
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=24", "trainer.val_every_steps=12", "lr=2e-3")
+    return run_dir, train(cfg, run_dir)
+
+
+def test_training_lowers_the_loss(trained_run):
+    _, record = trained_run
+    losses = [loss for _, loss in record["train_loss"]]
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3
+
+
+def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
+    run_dir, record = trained_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["total_steps"] == 24
+    assert [entry["step"] for entry in metrics["val_history"]] == [12, 24]
+    for key in ("mae", "rmse", "ssim", "mae_ms", "rmse_ms"):
+        assert metrics["final"][key] == metrics["val_history"][-1][key]
+        assert metrics["best"][key] == min(metrics["val_history"], key=lambda e: e["mae"])[key]
+    assert metrics["train_samples_per_s"] > 0 and metrics["wall_time_s"] > 0
+    assert (run_dir / "checkpoints" / "last.pt").is_file() and (run_dir / "checkpoints" / "best.pt").is_file()
+    resolved = OmegaConf.load(run_dir / "config.yaml")
+    assert resolved.optimizer.lr == 2e-3  # interpolation resolved
+
+
+def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
+    run_dir, record = trained_run
+    cfg = OmegaConf.create({"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "data": None, "split": "val", "seed": 0, "batch_size": 3, "device": "cpu"})
+    result = evaluate_checkpoint(cfg, tmp_path)
+    for key in ("mae", "rmse", "ssim"):
+        assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
+    assert result["samples"] == 8 and json.loads((tmp_path / "metrics.json").read_text())["mae"] == result["mae"]
+
+
+def test_same_seed_same_losses(tiny_dataset, tmp_path):
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4")
+    first = train(cfg, tmp_path / "a")["train_loss"]
+    assert train(cfg, tmp_path / "b")["train_loss"] == first
+
+
+def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=6", "loss.lambda_g1v=nan")
+    with pytest.raises(TrainingDiverged, match=r"loss became nan by step 2 \(lr="):
+        train(cfg, tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and "step 2" in metrics["error"]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("lr=0", "lr=0 must be positive"),
+        ("lr=-1e-3", "must be positive"),
+        ("trainer.batch_size=17", "trainer.batch_size=17 must be between 2"),
+        ("trainer.batch_size=1", "BatchNorm"),
+        ("trainer.epochs=0", "trainer.epochs=0"),
+        ("trainer.device=tpu", "device='tpu'"),
+    ],
+)
+def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train(tiny_train_config(tiny_dataset, override), tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
