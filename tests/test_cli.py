@@ -111,3 +111,16 @@ def test_generate_data_cli_with_preview(tmp_path):
     assert json.loads((out / "metadata.json").read_text())["family"] == "flatvel_a"
     refused = run("generate_data.py", "family=saltdome", "n_train=3", "n_val=2", f"out={tmp_path / 'x'}", f"hydra.run.dir={tmp_path / 'log2'}")
     assert refused.returncode == 1 and "choose one of" in refused.stderr
+
+
+def test_benchmark_writes_json_and_table(tmp_path):
+    result = run(
+        "benchmark.py", "device=cpu", "batch_size=2", "steps=1", "warmup_steps=0",
+        "~models.inversionnet", "models.reconstruction.base_channels=8",
+        "generation.n_models=2", "generation.batch_size=2", f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [row["model"] for row in report["training"]] == ["ReconstructionNet"]
+    assert report["training"][0]["samples_per_s"] > 0 and report["generation"]["models_per_s"] > 0
+    assert "| train ReconstructionNet" in (tmp_path / "benchmark.md").read_text()

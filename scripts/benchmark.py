@@ -1,0 +1,25 @@
+"""Measure training and data-generation throughput: `python scripts/benchmark.py [batch_size=8 steps=10]`.
+Writes benchmark.json and benchmark.md to the run directory and prints the table."""
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.benchmarking import markdown_table, run_benchmarks
+from fwilab.cli import hydra_task, run_dir
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
+@hydra_task
+def main(cfg: DictConfig) -> dict:
+    result = run_benchmarks(cfg)
+    table = markdown_table(result)
+    (run_dir() / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    (run_dir() / "benchmark.md").write_text(table + "\n")
+    print(table)
+    return result
+
+
+if __name__ == "__main__":
+    main()
