@@ -124,3 +124,16 @@ def test_benchmark_writes_json_and_table(tmp_path):
     assert [row["model"] for row in report["training"]] == ["ReconstructionNet"]
     assert report["training"][0]["samples_per_s"] > 0 and report["generation"]["models_per_s"] > 0
     assert "| train ReconstructionNet" in (tmp_path / "benchmark.md").read_text()
+
+
+def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset):
+    tmp, _ = default_style_run
+    checkpoint = tmp / "run" / "checkpoints" / "best.pt"
+    result = run("render_activations.py", f"checkpoint={checkpoint}", *tiny_data_args(tiny_dataset), "split=train", "sample=5", f"hydra.run.dir={tmp / 'render'}")
+    assert result.returncode == 0, result.stderr
+    [folder] = (tmp / "render" / "activations").iterdir()
+    names = sorted(p.name for p in folder.iterdir())
+    assert "enc.0_montage.png" in names and "enc.0_pca_rgb.png" in names and "velocity_sample0.png" in names
+    assert "enc.7_montage.png" in names and "enc.7_pca_rgb.png" not in names  # 1 x 1 bottleneck: montage only
+    outside = run("render_activations.py", f"checkpoint={checkpoint}", "sample=99", f"hydra.run.dir={tmp / 'render2'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
+    assert outside.returncode == 1 and outside.stderr.strip() == "error: sample=99 is outside val, which holds samples 0..3"

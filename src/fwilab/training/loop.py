@@ -25,8 +25,10 @@ from tqdm import tqdm
 from fwilab.data.build import build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
+from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.errors import ConfigError, FwilabError
 from fwilab.io import write_json
+from fwilab.logging import build_logger
 from fwilab.training.checkpoint import save_checkpoint
 from fwilab.training.metrics import MetricAccumulator
 
@@ -144,6 +146,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             "normalizer": vars(normalizer),
         }
 
+    snapshots = None
+    if cfg.diagnostics.enabled:
+        probe_seismic, probe_velocity = next(iter(val_loader))
+        probe_inputs = normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(device))
+        snapshots = ActivationSnapshots(model, probe_inputs, probe_velocity, normalizer, cfg.diagnostics)
+    logger = build_logger(cfg, run_dir)
+
     model.train()
     batches = _endless(train_loader)
     running_loss = torch.zeros((), device=device)
@@ -168,23 +177,34 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
             if step % trainer.log_every_steps == 0 or step == total_steps:
                 mean_loss = (running_loss / running_steps).item()
+                lr = optimizer.param_groups[0]["lr"]
                 if not math.isfinite(mean_loss):
-                    lr = optimizer.param_groups[0]["lr"]
                     raise TrainingDiverged(f"loss became {mean_loss} by step {step} (lr={lr:.3g}); lower lr or add warm-up")
                 now = time.perf_counter()
                 train_seconds += now - interval_start
                 logged_samples += running_steps * trainer.batch_size
                 samples_per_s = running_steps * trainer.batch_size / (now - interval_start)
                 record["train_loss"].append([step, mean_loss])
+                logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
                 progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
                 running_loss.zero_()
                 running_steps = 0
                 interval_start = now
             progress.update(1)
 
-            if step % val_every == 0 or step == total_steps:
-                pause = time.perf_counter()
+            validating = step % val_every == 0 or step == total_steps
+            snapshotting = snapshots is not None and (validating or snapshots.due(step))
+            if not (validating or snapshotting):
+                continue
+            pause = time.perf_counter()
+            if snapshotting:
+                images, flags = snapshots.take()
+                logger.log_images(images, step)
+                for flag in flags:
+                    log.warning("step %d snapshot: %s", step, flag)
+            if validating:
                 metrics = evaluate(model, val_loader, normalizer, device)
+                logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
                 record["val_history"].append({"step": step, "epoch": epoch, **metrics})
                 record["final"] = {"step": step, **metrics}
                 save_checkpoint(checkpoints / "last.pt", checkpoint_state(step, epoch))
@@ -198,14 +218,24 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                 record["train_samples_per_s"] = logged_samples / max(train_seconds, 1e-9)
                 record["wall_time_s"] = time.perf_counter() - started
                 write_json(run_dir / "metrics.json", record)
-                interval_start += time.perf_counter() - pause
+            interval_start += time.perf_counter() - pause
     except TrainingDiverged as error:
         record.update(status="diverged", error=str(error), wall_time_s=time.perf_counter() - started)
         write_json(run_dir / "metrics.json", record)
+        logger.log_summary({"status": "diverged", "error": str(error)})
+        logger.finish("diverged")
+        raise
+    except BaseException:
+        logger.finish("failed")
         raise
     finally:
         progress.close()
+        if snapshots is not None:
+            snapshots.close()
 
     record.update(status="completed", wall_time_s=time.perf_counter() - started)
     write_json(run_dir / "metrics.json", record)
+    logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
+    logger.log_checkpoint(checkpoints / "best.pt", f"{type(model).__name__}-best")
+    logger.finish("completed")
     return record

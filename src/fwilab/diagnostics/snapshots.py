@@ -1,0 +1,82 @@
+"""Activation snapshots on a schedule: capture on a fixed probe batch, render, hand to the loggers.
+
+The probe batch is the first ``max_samples`` validation samples, so pictures compare across
+steps and across runs on the same data. Activations are rendered for the first probe sample (a
+labelled montage and a PCA-RGB picture per layer; a 1 x 1 bottleneck gets only a montage of its
+channel values); every probe sample gets a velocity panel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig
+from torch import nn
+
+from fwilab.data.transforms import Normalizer
+from fwilab.diagnostics.activations import ActivationRecorder
+from fwilab.diagnostics.render import PCABasis, render_montage, render_pca_rgb, render_velocity_panel
+
+MONTAGE_TILE_PIXELS = 32
+PCA_IMAGE_PIXELS = 160
+
+
+def upscale_factor(height: int, width: int, target: int) -> int:
+    """Integer upscaling that makes a map's short side at least ``target`` pixels."""
+    return max(1, target // max(1, min(height, width)))
+
+
+class ActivationSnapshots:
+    """Owns the recorder and the probe batch; ``take()`` returns {image key: RGB array} and flags."""
+
+    def __init__(self, model: nn.Module, probe_inputs: torch.Tensor, probe_velocity: torch.Tensor, normalizer: Normalizer, cfg: DictConfig):
+        self.cfg = cfg
+        self.recorder = ActivationRecorder(
+            model,
+            types=[get_class(name) for name in cfg.types],
+            patterns=list(cfg.patterns),
+            max_samples=cfg.max_samples,
+            max_channels=cfg.max_channels,
+        )
+        self.probe_inputs = probe_inputs[: cfg.max_samples]
+        self.probe_velocity_ms = probe_velocity[: cfg.max_samples].float().cpu()
+        self.normalizer = normalizer
+        self.bases: dict[str, PCABasis] = {}
+
+    def due(self, step: int) -> bool:
+        every = self.cfg.every_n_steps
+        return bool(every) and step % every == 0
+
+    def take(self) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Snapshot the probe batch and render it."""
+        snapshot = self.recorder.snapshot(self.probe_inputs, mode=self.cfg.mode)
+        images: dict[str, np.ndarray] = {}
+        flags: list[str] = []
+        for layer, activations in snapshot.activations.items():
+            if activations.dim() != 4:
+                flags.append(f"{layer}: output of shape {tuple(activations.shape)} is not a feature map")
+                continue
+            sample = activations[0].numpy()
+            height, width = sample.shape[1:]
+            if height * width == 1:  # a bottleneck vector: one pixel per channel, only shared scaling means anything
+                montage = render_montage(sample, self.cfg.max_channels, "shared", percentile=0.0, scale=MONTAGE_TILE_PIXELS)
+            else:
+                scale = upscale_factor(height, width, MONTAGE_TILE_PIXELS)
+                montage = render_montage(sample, self.cfg.max_channels, self.cfg.montage_normalization, percentile=self.cfg.percentile, scale=scale)
+                pca, self.bases[layer] = render_pca_rgb(sample, self.bases.get(layer), scale=upscale_factor(height, width, PCA_IMAGE_PIXELS))
+                images[f"activations/{layer}/pca_rgb"] = pca.image
+                flags += [f"{layer} {flag}" for flag in pca.flags]
+            images[f"activations/{layer}/montage"] = montage.image
+            flags += [f"{layer} {flag}" for flag in montage.flags]
+        prediction_ms = self.normalizer.velocity_to_ms(snapshot.prediction).numpy()
+        vel_range = (self.normalizer.vel_min, self.normalizer.vel_max)
+        for index, (predicted, true) in enumerate(zip(prediction_ms, self.probe_velocity_ms.numpy())):
+            panel = render_velocity_panel(predicted[0], true[0], vel_range)
+            images[f"velocity/sample{index}"] = panel.image
+            flags += [f"velocity sample {index} {flag}" for flag in panel.flags]
+        return images, flags
+
+    def close(self) -> None:
+        self.recorder.close()
+

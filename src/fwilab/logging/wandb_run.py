@@ -1,0 +1,89 @@
+"""Weights & Biases runs: offline unless the user configured online, never blocking training.
+
+The run lives in the Hydra run directory (``<run_dir>/wandb/``). In a multirun every job joins
+one group named after the sweep, so a sweep compares on one dashboard; a job is named after its
+overrides. An offline run can be synced later with ``wandb sync <run_dir>/wandb/offline-run-*``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import wandb
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from fwilab.logging.run_logger import RunLogger
+
+log = logging.getLogger(__name__)
+
+
+def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Group, name and tags of the W&B run, from the Hydra job when there is one."""
+    group, name = cfg.logger.get("group"), cfg.logger.get("name")
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        if group is None and hydra_cfg.mode == RunMode.MULTIRUN:
+            group = "sweep-" + "_".join(Path(hydra_cfg.sweep.dir).parts[-2:])
+        if name is None:
+            name = hydra_cfg.job.override_dirname or "defaults"
+    tags = [
+        cfg.model._target_.rsplit(".", 1)[-1],
+        cfg.optimizer._target_.rsplit(".", 1)[-1].lower(),
+        f"lr={cfg.lr:g}",
+        str(cfg.data.family),
+        *cfg.logger.get("tags", []),
+    ]
+    return {"group": group, "name": name or run_dir.name, "tags": tags}
+
+
+class WandbLogger(RunLogger):
+    """Forwards the loop's metrics, pictures, summary and best checkpoint to one W&B run."""
+
+    def __init__(self, run: Any, log_checkpoint: bool):
+        self.run = run
+        self.log_checkpoint_enabled = log_checkpoint
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log(metrics, step=step)
+
+    def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
+        self.run.log({key: wandb.Image(image) for key, image in images.items()}, step=step)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        for key, value in summary.items():
+            self.run.summary[key] = value
+
+    def log_checkpoint(self, path: Path, name: str) -> None:
+        if self.log_checkpoint_enabled and path.is_file():
+            artifact = wandb.Artifact(name, type="model")
+            artifact.add_file(str(path))
+            self.run.log_artifact(artifact)
+
+    def finish(self, status: str) -> None:
+        self.run.summary["status"] = status
+        self.run.finish(exit_code=0 if status == "completed" else 1)
+
+
+def start_wandb(cfg: DictConfig, run_dir: Path) -> WandbLogger | None:
+    """A started W&B run, or None (with one warning) when wandb cannot start: training goes on."""
+    settings = cfg.logger
+    try:
+        run = wandb.init(
+            project=settings.project,
+            entity=settings.get("entity"),
+            mode=settings.mode,
+            dir=str(run_dir),
+            config=OmegaConf.to_container(cfg, resolve=True),
+            settings=wandb.Settings(init_timeout=settings.init_timeout_s, console="off", silent=True),
+            reinit="finish_previous",
+            **run_identity(cfg, run_dir),
+        )
+    except Exception as error:  # no network, bad key, broken install: log locally instead
+        log.warning("W&B did not start (%s); logging to the run directory only", str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return None
+    return WandbLogger(run, bool(settings.log_checkpoint))

@@ -1,0 +1,112 @@
+"""W&B runs, read back from the offline .wandb file with W&B's own reader; local PNGs; no-network fallback."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_train_config
+from fwilab.logging.run_logger import FanOutLogger, RunLogger, image_file_name
+from fwilab.training.loop import train
+
+WANDB_CLI = Path(sys.executable).parent / "wandb"
+
+
+@pytest.fixture(scope="module")
+def offline_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("wandb_run")
+    cfg = tiny_train_config(
+        tiny_dataset, "trainer.max_steps=8", "trainer.val_every_steps=4", "diagnostics.every_n_steps=2",
+        "diagnostics.patterns=[enc.0]", "diagnostics.types=[]", "logger.tags=[smoke]",
+    )
+    return run_dir, train(cfg, run_dir)
+
+
+def _records(run_dir: Path) -> list[dict]:
+    [wandb_file] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    inspected = subprocess.run([str(WANDB_CLI), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
+    assert inspected.returncode == 0, inspected.stderr
+    return [json.loads(line) for line in inspected.stdout.splitlines() if line.strip()]
+
+
+def test_offline_run_history_has_metrics_and_images(offline_run):
+    run_dir, _ = offline_run
+    records = _records(run_dir)
+    history = {}
+    for record in records:
+        if record["type"] == "history":
+            item = record["history"]["item"]
+            history[item["_step"]] = item
+    assert sorted(history) == [2, 4, 6, 8]
+    assert {"train/loss", "train/lr", "train/samples_per_s"} <= set(history[2])
+    assert {"val/mae", "val/rmse", "val/ssim", "val/mae_ms"} <= set(history[4])
+    assert history[2]["activations/enc.0/montage._type"] == "image-file"
+    assert "velocity/sample0.path" in history[8] and "activations/enc.0/pca_rgb.path" in history[6]
+    media = run_dir.glob("wandb/offline-run-*/files/" + history[8]["activations/enc.0/montage.path"])
+    assert [p.stat().st_size > 0 for p in media] == [True]
+
+
+def test_offline_run_identity_config_summary_and_artifact(offline_run):
+    run_dir, record = offline_run
+    records = _records(run_dir)
+    [run] = [r["run"] for r in records if r["type"] == "run"]
+    assert run["config"]["update"]["optimizer"]["_target_"] == "torch.optim.AdamW"
+    assert {"ReconstructionNet", "adamw", "lr=0.001", "curvefault_a", "smoke"} <= set(run["tags"])
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update({k: v for k, v in r["summary"]["update"].items()})
+    assert summary["best/mae"] == pytest.approx(record["best"]["mae"]) and summary["status"] == "completed"
+    assert any(r["type"] == "artifact" and r["artifact"]["type"] == "model" for r in records)
+
+
+def test_same_pictures_are_pngs_in_the_run_dir(offline_run):
+    run_dir, _ = offline_run
+    steps = sorted(p.name for p in (run_dir / "activations").iterdir())
+    assert steps == ["step_000002", "step_000004", "step_000006", "step_000008"]
+    assert sorted(p.name for p in (run_dir / "activations" / "step_000004").iterdir()) == [
+        "enc.0_montage.png", "enc.0_pca_rgb.png", "velocity_sample0.png", "velocity_sample1.png",
+    ]
+
+
+def test_logger_none_writes_no_wandb_files(tiny_dataset, tmp_path):
+    train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics.every_n_steps=1"), tmp_path)
+    assert not (tmp_path / "wandb").exists() and (tmp_path / "activations" / "step_000001").is_dir()
+
+
+def test_unreachable_wandb_does_not_stop_training(tiny_dataset, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger.init_timeout_s=3", "diagnostics=off")
+    assert cfg.logger.mode == "online"
+    record = train(cfg, tmp_path)
+    assert record["status"] == "completed"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("W&B did not start")
+
+
+def test_a_backend_that_raises_is_dropped_after_one_warning(caplog):
+    class Broken(RunLogger):
+        def log_metrics(self, metrics, step):
+            raise RuntimeError("wandb exploded")
+
+    calls = []
+
+    class Recording(RunLogger):
+        def log_metrics(self, metrics, step):
+            calls.append(step)
+
+    fan_out = FanOutLogger([Broken(), Recording()])
+    for step in range(3):
+        fan_out.log_metrics({"x": 1.0}, step)
+    assert calls == [0, 1, 2] and len(fan_out.backends) == 1
+    assert sum("wandb exploded" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_image_file_names():
+    assert image_file_name("activations/enc.3/montage") == "enc.3_montage.png"
+    assert image_file_name("velocity/sample0") == "velocity_sample0.png"
+    assert image_file_name("activations/a b/pca") == "a_b_pca.png"
