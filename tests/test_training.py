@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError
 from fwilab.training.evaluation import evaluate_checkpoint
-from fwilab.training.loop import TrainingDiverged, train
+from fwilab.training.guard import TrainingDiverged
+from fwilab.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +57,10 @@ def test_same_seed_same_losses(tiny_dataset, tmp_path):
 
 def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
     cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=6", "loss.lambda_g1v=nan")
-    with pytest.raises(TrainingDiverged, match=r"loss became nan by step 2 \(lr="):
+    with pytest.raises(TrainingDiverged, match=r"loss or gradient became NaN/Inf at step 1 \(lr="):
         train(cfg, tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["status"] == "diverged" and "step 2" in metrics["error"]
+    assert metrics["status"] == "diverged" and "step 1" in metrics["error"]
     assert not (tmp_path / "checkpoints").exists()
 
 

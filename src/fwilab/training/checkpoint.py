@@ -1,15 +1,18 @@
-"""Checkpoints: written atomically, read without executing pickled code."""
+"""Checkpoints: written atomically, read without executing pickled code, with all state for exact resume."""
 
 from __future__ import annotations
 
 import io
+import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from fwilab.errors import CheckpointError
+from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import atomic_write
 
 
@@ -51,3 +54,56 @@ def load_model_weights(model: nn.Module, state: dict[str, Any], path: str | Path
         problems.append(f"unexpected {len(result.unexpected_keys)} keys (e.g. {result.unexpected_keys[0]})")
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {'; '.join(problems)}")
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy, torch and CUDA generator states, as plain data and tensors (weights_only-safe)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class CheckpointDirectory:
+    """``step_XXXXXXXX.pt`` files (the newest ``keep_last`` kept), ``best.pt``, and ``last.pt`` -> the newest."""
+
+    def __init__(self, folder: str | Path, keep_last: int):
+        if keep_last < 1:
+            raise ConfigError(f"trainer.keep_checkpoints={keep_last} must be at least 1")
+        self.folder = Path(folder)
+        self.keep_last = keep_last
+
+    def step_files(self) -> list[Path]:
+        return sorted(self.folder.glob("step_*.pt"))
+
+    def latest(self) -> Path | None:
+        files = self.step_files()
+        return files[-1] if files else None
+
+    def save(self, step: int, state: dict[str, Any]) -> Path:
+        path = save_checkpoint(self.folder / f"step_{step:08d}.pt", state)
+        link = self.folder / "last.pt"
+        temporary = self.folder / ".last.pt.tmp"
+        temporary.unlink(missing_ok=True)
+        temporary.symlink_to(path.name)
+        os.replace(temporary, link)
+        for old in self.step_files()[: -self.keep_last]:
+            old.unlink()
+        return path
+
+    def save_best(self, state: dict[str, Any]) -> Path:
+        return save_checkpoint(self.folder / "best.pt", state)

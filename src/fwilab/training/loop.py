@@ -1,7 +1,15 @@
 """The training loop, readable top to bottom: data, model, optimizer, steps, validation, files.
 
 Everything it writes lands in the run directory: ``metrics.json`` (rewritten at each validation,
-so an interrupted run still reports), ``checkpoints/last.pt`` and ``checkpoints/best.pt``.
+so an interrupted run still reports), ``checkpoints/step_XXXXXXXX.pt`` (the newest
+``trainer.keep_checkpoints``; ``last.pt`` links to the newest), ``checkpoints/best.pt``, and the
+pictures and W&B run of the diagnostics.
+
+A checkpoint holds everything the rest of the run depends on (weights, optimizer, scheduler,
+random states, the metrics so far; the data order is a function of seed and step), so a run
+resumed from it (``trainer.resume=auto``, the default, picks the newest in the run directory)
+ends with the same weights as one never interrupted. SIGTERM / SIGUSR1 save a checkpoint after
+the current step and stop cleanly.
 """
 
 from __future__ import annotations
@@ -26,17 +34,16 @@ from fwilab.data.build import build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.snapshots import ActivationSnapshots
-from fwilab.errors import ConfigError, FwilabError
+from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import write_json
 from fwilab.logging import build_logger
-from fwilab.training.checkpoint import save_checkpoint
+from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
+from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.metrics import MetricAccumulator
+from fwilab.training.preemption import PreemptionWatch
+from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(FwilabError):
-    """The loss became NaN or Inf."""
 
 
 def seed_everything(seed: int) -> None:
@@ -58,13 +65,22 @@ def evaluate(model: nn.Module, loader: DataLoader, normalizer: Normalizer, devic
     return metrics.compute()
 
 
-def _endless(loader: DataLoader) -> Iterator[tuple[int, Any]]:
-    """(epoch, batch) pairs, reshuffling at every epoch, forever."""
-    epoch = 0
+def _batches_after(loader: DataLoader, sampler: ResumableShuffleSampler, step: int) -> Iterator[tuple[int, Any]]:
+    """(epoch, batch) for steps step + 1, step + 2, ...: the data order depends only on seed and step."""
+    epoch, offset = divmod(step, sampler.batches_per_epoch)
     while True:
+        sampler.set_position(epoch, offset)
         for batch in loader:
             yield epoch, batch
-        epoch += 1
+        epoch, offset = epoch + 1, 0
+
+
+def _resume_path(resume: str | None, checkpoints: CheckpointDirectory) -> Path | None:
+    if resume in (None, "never"):
+        return None
+    if resume == "auto":
+        return checkpoints.latest()
+    return Path(resume)
 
 
 def _check_config(cfg: DictConfig, train_size: int) -> None:
@@ -85,8 +101,11 @@ def _check_config(cfg: DictConfig, train_size: int) -> None:
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    except OSError as error:
+        raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
     trainer = cfg.trainer
     seed_everything(cfg.seed)
     device = resolve_device(trainer.device)
@@ -94,29 +113,26 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     data = build_data(cfg.data, seed=cfg.seed)
     _check_config(cfg, len(data.train))
     normalizer = data.normalizer
+    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed)
     train_loader = DataLoader(
         data.train,
         batch_size=trainer.batch_size,
-        shuffle=True,
+        sampler=sampler,
         drop_last=True,
         num_workers=trainer.num_workers,
         pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(cfg.seed),
     )
     val_loader = DataLoader(data.val, batch_size=trainer.eval_batch_size, num_workers=trainer.num_workers)
-    steps_per_epoch = len(train_loader)
+    steps_per_epoch = sampler.batches_per_epoch
     total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
     val_every = trainer.val_every_steps or steps_per_epoch
+    checkpoint_every = trainer.checkpoint_every_steps or val_every
 
     model = instantiate(cfg.model).to(device)
     optimizer = instantiate(cfg.optimizer, _convert_="all")(model.parameters())
     scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     criterion = instantiate(cfg.loss)
     n_parameters = sum(p.numel() for p in model.parameters())
-    log.info(
-        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d",
-        type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps, trainer.batch_size,
-    )
 
     config = OmegaConf.to_container(cfg, resolve=True)
     record: dict[str, Any] = {
@@ -132,16 +148,49 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "val_history": [],
         "final": None,
         "best": None,
+        "train_samples_per_s": None,
     }
-    checkpoints = run_dir / "checkpoints"
+    checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
+    running_loss = torch.zeros((), device=device)
+    running_steps = 0
+    start_step = 0
+    earlier_wall_time = 0.0
+    resume_from = _resume_path(trainer.resume, checkpoints)
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        load_model_weights(model, state, resume_from)
+        if state.get("batches_per_epoch") != steps_per_epoch or state.get("total_steps") != total_steps:
+            raise CheckpointError(
+                f"{resume_from} was made for {state.get('total_steps')} steps of {state.get('batches_per_epoch')} per epoch, "
+                f"this run has {total_steps} of {steps_per_epoch}: resume with the same data, batch size and budget"
+            )
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        restore_rng_state(state["rng"])
+        record = state["record"]
+        running_loss += state["running_loss"]
+        running_steps = state["running_steps"]
+        start_step = state["step"]
+        earlier_wall_time = record.get("wall_time_s", 0.0)
+        log.info("resuming from %s at step %d", resume_from, start_step)
+    log.info(
+        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d",
+        type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps, trainer.batch_size,
+    )
 
-    def checkpoint_state(step: int, epoch: int) -> dict[str, Any]:
+    def checkpoint_state(step: int) -> dict[str, Any]:
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "rng": rng_state(),
             "step": step,
-            "epoch": epoch,
+            "epoch": step // steps_per_epoch,
+            "batches_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+            "running_loss": running_loss.detach().cpu(),
+            "running_steps": running_steps,
+            "record": record,
             "config": config,
             "normalizer": vars(normalizer),
         }
@@ -152,73 +201,85 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         probe_inputs = normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(device))
         snapshots = ActivationSnapshots(model, probe_inputs, probe_velocity, normalizer, cfg.diagnostics)
     logger = build_logger(cfg, run_dir)
+    guard = NonFiniteGuard(trainer.skip_nonfinite_steps, device)
+    grad_clip = trainer.grad_clip_norm or math.inf
 
     model.train()
-    batches = _endless(train_loader)
-    running_loss = torch.zeros((), device=device)
-    running_steps = 0
+    batches = _batches_after(train_loader, sampler, start_step)
     logged_samples = 0
     train_seconds = 0.0
-    started = time.perf_counter()
-    interval_start = started
-    progress = tqdm(total=total_steps, desc="train", unit="step", disable=None)
+    started = time.perf_counter() - earlier_wall_time
+    interval_start = time.perf_counter()
+    progress = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", disable=None)
     try:
-        for step in range(1, total_steps + 1):
-            epoch, (seismic, velocity) = next(batches)
-            inputs = normalizer.seismic(seismic.to(device, non_blocking=True))
-            target = normalizer.velocity(velocity.to(device, non_blocking=True))
-            loss = criterion(model(inputs), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            running_loss += loss.detach()
-            running_steps += 1
-
-            if step % trainer.log_every_steps == 0 or step == total_steps:
-                mean_loss = (running_loss / running_steps).item()
+        with PreemptionWatch() as preemption:
+            for step in range(start_step + 1, total_steps + 1):
+                epoch, (seismic, velocity) = next(batches)
+                inputs = normalizer.seismic(seismic.to(device, non_blocking=True))
+                target = normalizer.velocity(velocity.to(device, non_blocking=True))
+                loss = criterion(model(inputs), target)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 lr = optimizer.param_groups[0]["lr"]
-                if not math.isfinite(mean_loss):
-                    raise TrainingDiverged(f"loss became {mean_loss} by step {step} (lr={lr:.3g}); lower lr or add warm-up")
-                now = time.perf_counter()
-                train_seconds += now - interval_start
-                logged_samples += running_steps * trainer.batch_size
-                samples_per_s = running_steps * trainer.batch_size / (now - interval_start)
-                record["train_loss"].append([step, mean_loss])
-                logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
-                progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
-                running_loss.zero_()
-                running_steps = 0
-                interval_start = now
-            progress.update(1)
+                if guard.admit(step, loss.detach(), grad_norm, lr):
+                    optimizer.step()
+                    running_loss += loss.detach()
+                    running_steps += 1
+                scheduler.step()
 
-            validating = step % val_every == 0 or step == total_steps
-            snapshotting = snapshots is not None and (validating or snapshots.due(step))
-            if not (validating or snapshotting):
-                continue
-            pause = time.perf_counter()
-            if snapshotting:
-                images, flags = snapshots.take()
-                logger.log_images(images, step)
-                for flag in flags:
-                    log.warning("step %d snapshot: %s", step, flag)
-            if validating:
-                metrics = evaluate(model, val_loader, normalizer, device)
-                logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
-                record["val_history"].append({"step": step, "epoch": epoch, **metrics})
-                record["final"] = {"step": step, **metrics}
-                save_checkpoint(checkpoints / "last.pt", checkpoint_state(step, epoch))
-                if record["best"] is None or metrics["mae"] < record["best"]["mae"]:
-                    record["best"] = {"step": step, **metrics}
-                    save_checkpoint(checkpoints / "best.pt", checkpoint_state(step, epoch))
-                log.info(
-                    "step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f",
-                    step, total_steps, epoch, metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["ssim"],
-                )
-                record["train_samples_per_s"] = logged_samples / max(train_seconds, 1e-9)
+                if step % trainer.log_every_steps == 0 or step == total_steps:
+                    guard.check()
+                    mean_loss = (running_loss / max(running_steps, 1)).item()
+                    now = time.perf_counter()
+                    train_seconds += now - interval_start
+                    logged_samples += running_steps * trainer.batch_size
+                    samples_per_s = running_steps * trainer.batch_size / (now - interval_start)
+                    record["train_loss"].append([step, mean_loss])
+                    logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
+                    progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
+                    running_loss.zero_()
+                    running_steps = 0
+                    interval_start = now
+                progress.update(1)
+
+                validating = step % val_every == 0 or step == total_steps
+                snapshotting = snapshots is not None and (validating or snapshots.due(step))
+                checkpointing = validating or step % checkpoint_every == 0 or preemption.requested
+                if not (validating or snapshotting or checkpointing):
+                    continue
+                pause = time.perf_counter()
+                guard.check()
+                if snapshotting:
+                    images, flags = snapshots.take()
+                    logger.log_images(images, step)
+                    for flag in flags:
+                        log.warning("step %d snapshot: %s", step, flag)
+                if validating:
+                    metrics = evaluate(model, val_loader, normalizer, device)
+                    logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
+                    record["val_history"].append({"step": step, "epoch": epoch, **metrics})
+                    record["final"] = {"step": step, **metrics}
+                    log.info(
+                        "step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f",
+                        step, total_steps, epoch, metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["ssim"],
+                    )
+                    if record["best"] is None or metrics["mae"] < record["best"]["mae"]:
+                        record["best"] = {"step": step, **metrics}
+                        checkpoints.save_best(checkpoint_state(step))
+                if train_seconds > 0:
+                    record["train_samples_per_s"] = logged_samples / train_seconds
                 record["wall_time_s"] = time.perf_counter() - started
+                if checkpointing:
+                    checkpoints.save(step, checkpoint_state(step))
                 write_json(run_dir / "metrics.json", record)
-            interval_start += time.perf_counter() - pause
+                if preemption.requested:
+                    record.update(status="preempted", preempted_at_step=step)
+                    write_json(run_dir / "metrics.json", record)
+                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume", preemption.requested, step, run_dir)
+                    logger.finish("preempted")
+                    return record
+                interval_start += time.perf_counter() - pause
     except TrainingDiverged as error:
         record.update(status="diverged", error=str(error), wall_time_s=time.perf_counter() - started)
         write_json(run_dir / "metrics.json", record)
@@ -236,6 +297,6 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     record.update(status="completed", wall_time_s=time.perf_counter() - started)
     write_json(run_dir / "metrics.json", record)
     logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
-    logger.log_checkpoint(checkpoints / "best.pt", f"{type(model).__name__}-best")
+    logger.log_checkpoint(checkpoints.folder / "best.pt", f"{type(model).__name__}-best")
     logger.finish("completed")
     return record

@@ -1,0 +1,39 @@
+"""A shuffling sampler whose order is a pure function of (seed, epoch), so training can resume mid-epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Sampler
+
+
+class ResumableShuffleSampler(Sampler[int]):
+    """Epoch ``e`` visits a permutation drawn from a generator seeded with (seed, e), dropping the last
+    partial batch; ``set_position(epoch, batch)`` starts at any batch of any epoch.
+
+    Two runs with the same seed see the same batches in the same order, whether or not one of them
+    was interrupted and resumed in between.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        self.size = size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.epoch = 0
+        self.start_batch = 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.size // self.batch_size
+
+    def set_position(self, epoch: int, batch: int = 0) -> None:
+        self.epoch, self.start_batch = epoch, batch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator)
+        yield from order[self.start_batch * self.batch_size : self.batches_per_epoch * self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.start_batch) * self.batch_size

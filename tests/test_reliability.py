@@ -1,0 +1,172 @@
+"""Reliability: exact resume after SIGKILL, clean stop on SIGTERM/SIGUSR1, divergence guard, retention."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import open_dict
+from torch import nn
+
+from conftest import ROOT, tiny_train_config
+from fwilab.errors import CheckpointError, ConfigError
+from fwilab.training.checkpoint import restore_rng_state, rng_state
+from fwilab.training.guard import TrainingDiverged
+from fwilab.training.loop import train
+
+STEPS = 16
+
+
+class NanGradientLoss(nn.Module):
+    """L1 loss whose gradient is NaN on chosen calls (sqrt at 0), while the loss itself stays finite."""
+
+    def __init__(self, bad_calls: list[int]):
+        super().__init__()
+        self.bad_calls = set(bad_calls)
+        self.calls = 0
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = (prediction - target).abs().mean()
+        if self.calls in self.bad_calls:
+            loss = loss + torch.sqrt(prediction.sum() * 0.0)
+        return loss
+
+
+def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, str(ROOT / "scripts" / "train.py"),
+        "data=curvefault_a", f"data.root={data_root}", "data.train_split=train.txt", "data.val_split=val.txt",
+        "model=reconstruction", "model.base_channels=8", "trainer.batch_size=4", "trainer.device=cpu",
+        f"trainer.max_steps={STEPS}", "trainer.checkpoint_every_steps=1", "trainer.val_every_steps=8",
+        "trainer.log_every_steps=2", "logger=none", "diagnostics.every_n_steps=4", f"hydra.run.dir={run_dir}", *extra,
+    ]
+
+
+def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_dataset, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("reference")
+    subprocess.run(_command(tiny_dataset, run_dir), check=True, capture_output=True, timeout=300)
+    return run_dir
+
+
+def _wait_for_checkpoints(run_dir: Path, count: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        steps = list((run_dir / "checkpoints").glob("step_*.pt")) if (run_dir / "checkpoints").exists() else []
+        if steps and max(int(p.stem[5:]) for p in steps) >= count:
+            return
+        time.sleep(0.01)
+
+
+def _assert_same_run(run_dir: Path, reference: Path) -> None:
+    ours, theirs = _final_weights(run_dir), _final_weights(reference)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    expected = json.loads((reference / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
+    for key in ("train_loss", "val_history", "best", "final"):
+        assert metrics[key] == expected[key]
+
+
+def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_dataset, reference_run, tmp_path):
+    run_dir = tmp_path / "victim"
+    kill_after = random.Random().randint(1, STEPS - 2)
+    victim = subprocess.Popen(_command(tiny_dataset, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_checkpoints(run_dir, kill_after, victim)
+    time.sleep(random.Random().uniform(0.0, 0.05))  # anywhere inside the next step or checkpoint write
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL, f"the run ended before it was killed (after step {kill_after})"
+    resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in (run_dir / "train.log").read_text()
+    _assert_same_run(run_dir, reference_run)
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGUSR1])
+def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference_run, tmp_path, signal_number):
+    run_dir = tmp_path / "preempted"
+    process = subprocess.Popen(_command(tiny_dataset, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_checkpoints(run_dir, 3, process)
+    sent = time.monotonic()
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert time.monotonic() - sent < 10
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "preempted"
+    stopped_at = metrics["preempted_at_step"]
+    assert 3 <= stopped_at < STEPS and (run_dir / "checkpoints" / f"step_{stopped_at:08d}.pt").exists()
+    resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_run(run_dir, reference_run)
+
+
+def test_only_the_newest_checkpoints_are_kept(reference_run):
+    folder = reference_run / "checkpoints"
+    assert sorted(p.name for p in folder.glob("step_*.pt")) == [f"step_{STEPS - 1:08d}.pt", f"step_{STEPS:08d}.pt"]
+    assert os.readlink(folder / "last.pt") == f"step_{STEPS:08d}.pt" and (folder / "best.pt").is_file()
+    assert not list(folder.glob(".*"))
+
+
+def test_resume_with_another_batch_size_is_refused(tiny_dataset, reference_run, tmp_path):
+    cfg = tiny_train_config(tiny_dataset, "trainer.batch_size=8", f"trainer.max_steps={STEPS}", "logger=none",
+                            f"trainer.resume={reference_run / 'checkpoints' / 'last.pt'}")
+    with pytest.raises(CheckpointError, match="resume with the same data, batch size and budget"):
+        train(cfg, tmp_path)
+
+
+def test_resume_from_another_models_checkpoint_is_refused(tiny_dataset, reference_run, tmp_path):
+    cfg = tiny_train_config(tiny_dataset, "model.base_channels=16", "logger=none", f"trainer.resume={reference_run / 'checkpoints' / 'best.pt'}")
+    with pytest.raises(CheckpointError, match="does not fit ReconstructionNet"):
+        train(cfg, tmp_path)
+
+
+def test_unwritable_run_directory_is_a_clear_error(tiny_dataset, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot write to the run directory"):
+        train(tiny_train_config(tiny_dataset, "logger=none"), blocked / "run")
+
+
+def _nan_gradient_config(data_root, bad_calls, *overrides):
+    cfg = tiny_train_config(data_root, "trainer.max_steps=8", "logger=none", "diagnostics=off", *overrides)
+    with open_dict(cfg):
+        cfg.loss = {"_target_": "test_reliability.NanGradientLoss", "bad_calls": bad_calls}
+    return cfg
+
+
+def test_nan_gradient_with_finite_loss_stops_the_run(tiny_dataset, tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"at step 3 \(lr="):
+        train(_nan_gradient_config(tiny_dataset, [3]), tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_skip_nonfinite_steps_tolerates_a_few_bad_steps(tiny_dataset, tmp_path, caplog):
+    record = train(_nan_gradient_config(tiny_dataset, [3], "trainer.skip_nonfinite_steps=1"), tmp_path / "ok")
+    assert record["status"] == "completed"
+    assert any("step 3: non-finite loss or gradient, update skipped" in r.getMessage() for r in caplog.records)
+    weights = torch.load(tmp_path / "ok" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+    with pytest.raises(TrainingDiverged, match=r"at step 5 "):
+        train(_nan_gradient_config(tiny_dataset, [3, 4, 5, 6], "trainer.skip_nonfinite_steps=2"), tmp_path / "bad")
+
+
+def test_rng_state_round_trip():
+    state = rng_state()
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    restore_rng_state(state)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
