@@ -137,3 +137,27 @@ def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset)
     assert "enc.7_montage.png" in names and "enc.7_pca_rgb.png" not in names  # 1 x 1 bottleneck: montage only
     outside = run("render_activations.py", f"checkpoint={checkpoint}", "sample=99", f"hydra.run.dir={tmp / 'render2'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
     assert outside.returncode == 1 and outside.stderr.strip() == "error: sample=99 is outside val, which holds samples 0..3"
+
+
+def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path):
+    """Three jobs: one fine, one with a user error, one that diverges; all recorded, sweep completes."""
+    result = run(
+        "train.py", "-m", *tiny_data_args(tiny_dataset), *TINY_MODEL, "trainer.max_steps=2", "diagnostics=off",
+        "lr=1e-3,-1", "loss.lambda_g1v=1.0,nan", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    statuses = {}
+    for job in sorted(p for p in tmp_path.iterdir() if p.is_dir()):
+        swept = [o for o in (job / ".hydra" / "overrides.yaml").read_text().split() if o.startswith(("lr=", "loss."))]
+        statuses[",".join(swept)] = json.loads((job / "metrics.json").read_text())["status"]
+    assert statuses == {
+        "lr=0.001,loss.lambda_g1v=1.0": "completed",
+        "lr=0.001,loss.lambda_g1v=nan": "diverged",
+        "lr=-1,loss.lambda_g1v=1.0": "failed",
+        "lr=-1,loss.lambda_g1v=nan": "failed",
+    }
+    groups = set()
+    for wandb_file in tmp_path.glob("*/wandb/offline-run-*/run-*.wandb"):
+        inspected = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
+        groups |= {json.loads(line)["run"].get("run_group") for line in inspected.stdout.splitlines() if '"type":"run"' in line.replace(" ", "")}
+    assert len(groups) == 1 and next(iter(groups)).startswith("sweep-")

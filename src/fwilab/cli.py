@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from fwilab.errors import FwilabError
+from fwilab.io import write_json
 
 log = logging.getLogger("fwilab")
 
@@ -25,22 +27,45 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
+def record_failure(directory: Path, message: str) -> None:
+    """Mark the job's ``metrics.json`` failed (a diverged run keeps its own status)."""
+    path = directory / "metrics.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if record.get("status") != "diverged":
+        record.update(status="failed", error=message)
+    write_json(path, record)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Turn a user-fixable error into one ``error: ...`` line and a non-zero exit.
 
-    In a multirun the failed job is logged and the sweep goes on to the next job.
+    In a multirun any failed job (a user error, a divergence or a crash) is logged and marked in
+    its ``metrics.json``, and the sweep goes on to the next job.
     """
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         try:
             return task(cfg)
         except (FwilabError, OmegaConfBaseException, HydraException) as error:
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            message = _first_line(error)
             log.error("%s", message)
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if multirun:
+                record_failure(run_dir(), message)
                 return None
             print(f"error: {message}", file=sys.stderr)
             raise SystemExit(1) from None
+        except Exception as error:
+            if not multirun:
+                raise
+            log.exception("job crashed; the sweep goes on")
+            record_failure(run_dir(), f"{type(error).__name__}: {_first_line(error)}")
+            return None
 
     return wrapper
