@@ -27,16 +27,17 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from fwilab.data.build import build_data
 from fwilab.data.transforms import Normalizer
-from fwilab.device import resolve_device
 from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import write_json
-from fwilab.logging import build_logger
+from fwilab.logging import RunLogger, build_logger
+from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.metrics import MetricAccumulator
@@ -53,8 +54,10 @@ def seed_everything(seed: int) -> None:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, normalizer: Normalizer, device: torch.device) -> dict[str, float]:
-    """MAE / RMSE / SSIM of ``model`` over every batch of ``loader``, in eval mode."""
+def evaluate(
+    model: nn.Module, loader: DataLoader, normalizer: Normalizer, device: torch.device, context: DistributedContext | None = None
+) -> dict[str, float]:
+    """MAE / RMSE / SSIM of ``model`` over every batch of ``loader`` (each rank's shard, summed), in eval mode."""
     was_training = model.training
     model.eval()
     metrics = MetricAccumulator(normalizer.ms_per_unit)
@@ -62,7 +65,7 @@ def evaluate(model: nn.Module, loader: DataLoader, normalizer: Normalizer, devic
         prediction = model(normalizer.seismic(seismic.to(device, non_blocking=True)))
         metrics.update(prediction, normalizer.velocity(velocity.to(device, non_blocking=True)))
     model.train(was_training)
-    return metrics.compute()
+    return metrics.compute(context.all_reduce_sum if context is not None else None)
 
 
 def _batches_after(loader: DataLoader, sampler: ResumableShuffleSampler, step: int) -> Iterator[tuple[int, Any]]:
@@ -100,20 +103,32 @@ def _check_config(cfg: DictConfig, train_size: int) -> None:
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
-    run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    except OSError as error:
-        raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
     trainer = cfg.trainer
+    context = init_distributed(trainer)
+    try:
+        return _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
+    finally:
+        context.close()
+
+
+def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
+    trainer = cfg.trainer
+    main = context.is_main
+    if not main:
+        logging.getLogger("fwilab").setLevel(logging.WARNING)  # rank 0 reports for everyone
+    if main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        except OSError as error:
+            raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
     seed_everything(cfg.seed)
-    device = resolve_device(trainer.device)
+    device = context.device
 
     data = build_data(cfg.data, seed=cfg.seed)
     _check_config(cfg, len(data.train))
     normalizer = data.normalizer
-    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed)
+    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
     train_loader = DataLoader(
         data.train,
         batch_size=trainer.batch_size,
@@ -122,13 +137,21 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         num_workers=trainer.num_workers,
         pin_memory=device.type == "cuda",
     )
-    val_loader = DataLoader(data.val, batch_size=trainer.eval_batch_size, num_workers=trainer.num_workers)
+    val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
+    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=trainer.num_workers)
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
     val_every = trainer.val_every_steps or steps_per_epoch
     checkpoint_every = trainer.checkpoint_every_steps or val_every
 
-    model = instantiate(cfg.model).to(device)
+    model = instantiate(cfg.model)
+    if context.active and trainer.sync_batchnorm:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif context.is_main:
+            log.warning("trainer.sync_batchnorm needs CUDA; on CPU each process normalizes over its own batch")
+    model = model.to(device)
+    replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if context.active else model
     optimizer = instantiate(cfg.optimizer, _convert_="all")(model.parameters())
     scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     criterion = instantiate(cfg.loss)
@@ -143,7 +166,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "train_samples": len(data.train),
         "val_samples": len(data.val),
         "total_steps": total_steps,
-        "batch_size": trainer.batch_size,
+        "batch_size": trainer.batch_size * context.world_size,
+        "world_size": context.world_size,
         "train_loss": [],
         "val_history": [],
         "final": None,
@@ -174,8 +198,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         earlier_wall_time = record.get("wall_time_s", 0.0)
         log.info("resuming from %s at step %d", resume_from, start_step)
     log.info(
-        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d",
-        type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps, trainer.batch_size,
+        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es)",
+        type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps,
+        trainer.batch_size, context.world_size,
     )
 
     def checkpoint_state(step: int) -> dict[str, Any]:
@@ -196,11 +221,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         }
 
     snapshots = None
-    if cfg.diagnostics.enabled:
+    if cfg.diagnostics.enabled and main:
         probe_seismic, probe_velocity = next(iter(val_loader))
         probe_inputs = normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(device))
         snapshots = ActivationSnapshots(model, probe_inputs, probe_velocity, normalizer, cfg.diagnostics)
-    logger = build_logger(cfg, run_dir)
+    logger = build_logger(cfg, run_dir) if main else RunLogger()
     guard = NonFiniteGuard(trainer.skip_nonfinite_steps, device)
     grad_clip = trainer.grad_clip_norm or math.inf
 
@@ -217,7 +242,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                 epoch, (seismic, velocity) = next(batches)
                 inputs = normalizer.seismic(seismic.to(device, non_blocking=True))
                 target = normalizer.velocity(velocity.to(device, non_blocking=True))
-                loss = criterion(model(inputs), target)
+                loss = criterion(replica(inputs), target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -230,11 +255,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
                 if step % trainer.log_every_steps == 0 or step == total_steps:
                     guard.check()
-                    mean_loss = (running_loss / max(running_steps, 1)).item()
+                    mean_loss = (context.all_reduce_sum(running_loss.clone()) / max(running_steps, 1) / context.world_size).item()
                     now = time.perf_counter()
                     train_seconds += now - interval_start
-                    logged_samples += running_steps * trainer.batch_size
-                    samples_per_s = running_steps * trainer.batch_size / (now - interval_start)
+                    samples = running_steps * trainer.batch_size * context.world_size
+                    logged_samples += samples
+                    samples_per_s = samples / (now - interval_start)
                     record["train_loss"].append([step, mean_loss])
                     logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
                     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
@@ -245,7 +271,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
                 validating = step % val_every == 0 or step == total_steps
                 snapshotting = snapshots is not None and (validating or snapshots.due(step))
-                checkpointing = validating or step % checkpoint_every == 0 or preemption.requested
+                stopping = context.any(preemption.requested is not None)
+                checkpointing = validating or step % checkpoint_every == 0 or stopping
                 if not (validating or snapshotting or checkpointing):
                     continue
                 pause = time.perf_counter()
@@ -256,7 +283,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                     for flag in flags:
                         log.warning("step %d snapshot: %s", step, flag)
                 if validating:
-                    metrics = evaluate(model, val_loader, normalizer, device)
+                    metrics = evaluate(model, val_loader, normalizer, device, context)
                     logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
                     record["val_history"].append({"step": step, "epoch": epoch, **metrics})
                     record["final"] = {"step": step, **metrics}
@@ -266,23 +293,27 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
                     )
                     if record["best"] is None or metrics["mae"] < record["best"]["mae"]:
                         record["best"] = {"step": step, **metrics}
-                        checkpoints.save_best(checkpoint_state(step))
+                        if main:
+                            checkpoints.save_best(checkpoint_state(step))
                 if train_seconds > 0:
                     record["train_samples_per_s"] = logged_samples / train_seconds
                 record["wall_time_s"] = time.perf_counter() - started
-                if checkpointing:
-                    checkpoints.save(step, checkpoint_state(step))
-                write_json(run_dir / "metrics.json", record)
-                if preemption.requested:
-                    record.update(status="preempted", preempted_at_step=step)
+                if main:
+                    if checkpointing:
+                        checkpoints.save(step, checkpoint_state(step))
                     write_json(run_dir / "metrics.json", record)
-                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume", preemption.requested, step, run_dir)
+                if stopping:
+                    record.update(status="preempted", preempted_at_step=step)
+                    if main:
+                        write_json(run_dir / "metrics.json", record)
+                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume", preemption.requested or "a signal to another rank", step, run_dir)
                     logger.finish("preempted")
                     return record
                 interval_start += time.perf_counter() - pause
     except TrainingDiverged as error:
         record.update(status="diverged", error=str(error), wall_time_s=time.perf_counter() - started)
-        write_json(run_dir / "metrics.json", record)
+        if main:
+            write_json(run_dir / "metrics.json", record)
         logger.log_summary({"status": "diverged", "error": str(error)})
         logger.finish("diverged")
         raise
@@ -295,7 +326,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             snapshots.close()
 
     record.update(status="completed", wall_time_s=time.perf_counter() - started)
-    write_json(run_dir / "metrics.json", record)
+    if main:
+        write_json(run_dir / "metrics.json", record)
     logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
     logger.log_checkpoint(checkpoints.folder / "best.pt", f"{type(model).__name__}-best")
     logger.finish("completed")

@@ -9,6 +9,7 @@ which gives slightly different values near the map edges.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from pytorch_msssim import ssim
@@ -41,13 +42,18 @@ class MetricAccumulator:
         self.pixels += difference.numel()
         self.samples += prediction.shape[0]
 
-    def compute(self) -> dict[str, float]:
-        mae = self.abs_error / self.pixels
-        rmse = math.sqrt(self.squared_error / self.pixels)
+    def compute(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+        """Split-level metrics; ``reduce`` sums the partial sums over data-parallel ranks first."""
+        totals = torch.tensor([self.abs_error, self.squared_error, self.ssim_sum, self.pixels, self.samples], dtype=torch.float64)
+        if reduce is not None:
+            totals = reduce(totals)
+        abs_error, squared_error, ssim_sum, pixels, samples = totals.tolist()
+        mae = abs_error / pixels
+        rmse = math.sqrt(squared_error / pixels)
         return {
             "mae": mae,
             "rmse": rmse,
-            "ssim": self.ssim_sum / self.samples,
+            "ssim": ssim_sum / samples,
             "mae_ms": mae * self.ms_per_unit,
             "rmse_ms": rmse * self.ms_per_unit,
         }

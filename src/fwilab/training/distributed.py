@@ -1,0 +1,81 @@
+"""Data-parallel training across processes started by ``torchrun`` (one process per device).
+
+``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK; ``trainer=ddp`` turns them into a process
+group (NCCL on GPUs, gloo on CPUs). Without them, or with ``trainer.distributed=false``, the
+context is a single process and every collective is a no-op, so the loop has one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig
+
+from fwilab.device import resolve_device
+from fwilab.errors import ConfigError
+
+
+@dataclass
+class DistributedContext:
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise sum over ranks, on the tensor's device (the tensor itself when single-process)."""
+        if not self.active:
+            return tensor
+        on_device = tensor.to(self.device)
+        dist.all_reduce(on_device, op=dist.ReduceOp.SUM)
+        return on_device.to(tensor.device)
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any rank."""
+        if not self.active:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def broadcast_from_main(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank."""
+        if not self.active:
+            return obj
+        holder = [obj]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
+    def close(self) -> None:
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def init_distributed(trainer: DictConfig) -> DistributedContext:
+    """The process group for this rank, or a single-process context."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if not trainer.get("distributed", False) or world_size == 1:
+        return DistributedContext(device=resolve_device(trainer.device))
+    if "RANK" not in os.environ:
+        raise ConfigError("trainer.distributed=true needs torchrun (RANK and WORLD_SIZE are not set)")
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(trainer.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    backend = trainer.get("backend", "auto")
+    if backend == "auto":
+        backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+    return DistributedContext(rank=rank, world_size=world_size, device=device)
