@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import CONF, compose_train
@@ -69,3 +70,18 @@ def test_loss_and_trainer_groups_instantiate():
     cfg = compose_train("loss.lambda_g2v=0.5", "trainer.max_steps=7")
     loss = instantiate(cfg.loss)
     assert loss.lambda_g1v == 1.0 and loss.lambda_g2v == 0.5 and cfg.trainer.max_steps == 7
+
+
+def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", "trainer=ddp"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 4 and launcher.tasks_per_node == 4
+    assert launcher.signal_delay_s == 120 and launcher.max_num_timeout == 3 and launcher.timeout_min == 240
+    assert launcher.submitit_folder.endswith("/.submitit/%j")
+    assert cfg.trainer.distributed and cfg.trainer.sync_batchnorm and cfg.trainer.batch_size == 8

@@ -1,7 +1,8 @@
 """Data-parallel training across processes started by ``torchrun`` (one process per device).
 
-``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK; ``trainer=ddp`` turns them into a process
-group (NCCL on GPUs, gloo on CPUs). Without them, or with ``trainer.distributed=false``, the
+``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK (under SLURM's submitit launcher they are
+derived from SLURM's variables); ``trainer=ddp`` turns them into a process group (NCCL on GPUs,
+gloo on CPUs). Without them, or with ``trainer.distributed=false``, the
 context is a single process and every collective is a no-op, so the loop has one code path.
 """
 
@@ -62,8 +63,18 @@ class DistributedContext:
             dist.destroy_process_group()
 
 
+def _adopt_slurm_environment() -> None:
+    """Under a multi-task SLURM job (hydra-submitit-launcher) set torchrun's variables from SLURM's."""
+    if "RANK" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        from submitit.helpers import TorchDistributedEnvironment  # only present with the cluster extra
+
+        TorchDistributedEnvironment().export()
+
+
 def init_distributed(trainer: DictConfig) -> DistributedContext:
     """The process group for this rank, or a single-process context."""
+    if trainer.get("distributed", False):
+        _adopt_slurm_environment()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if not trainer.get("distributed", False) or world_size == 1:
         return DistributedContext(device=resolve_device(trainer.device))
