@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import ROOT
 
@@ -156,8 +158,27 @@ def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path)
         "lr=-1,loss.lambda_g1v=1.0": "failed",
         "lr=-1,loss.lambda_g1v=nan": "failed",
     }
+    summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "summarize.py"), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.count("| completed |") == 1 and summary.stdout.count("| failed |") == 2 and "| diverged |" in summary.stdout
+    assert (tmp_path / "summary.csv").is_file() and (tmp_path / "val_mae_curves.png").is_file()
     groups = set()
     for wandb_file in tmp_path.glob("*/wandb/offline-run-*/run-*.wandb"):
         inspected = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
         groups |= {json.loads(line)["run"].get("run_group") for line in inspected.stdout.splitlines() if '"type":"run"' in line.replace(" ", "")}
     assert len(groups) == 1 and next(iter(groups)).startswith("sweep-")
+
+
+def test_loss_landscape_writes_plots_and_values(default_style_run):
+    tmp, _ = default_style_run
+    out = tmp / "landscape"
+    result = run(
+        "loss_landscape.py", f"checkpoint={tmp / 'run' / 'checkpoints' / 'best.pt'}", "samples=4", "batch_size=2",
+        "points_1d=5", "points_2d=3", "logger=none", f"hydra.run.dir={out}", env={"FWILAB_DATA_DIR": str(tmp / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads((out / "landscape.json").read_text())
+    assert len(values["loss_1d"]) == 5 and np.array(values["loss_2d"]).shape == (3, 3) and values["samples"] == 4
+    assert values["loss_1d"][2] == pytest.approx(values["loss_2d"][1][1])  # both pass through the trained weights
+    for name in ("loss_1d.png", "loss_2d.png"):
+        assert np.asarray(Image.open(out / name)).shape[0] >= 300

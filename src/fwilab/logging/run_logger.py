@@ -85,9 +85,9 @@ class FanOutLogger(RunLogger):
         self._each("finish", status)
 
 
-def build_logger(cfg: DictConfig, run_dir: str | Path) -> FanOutLogger:
-    """Local PNGs always; W&B too when ``logger.backend`` is 'wandb' and it starts."""
-    backends: list[RunLogger] = [LocalImageLogger(run_dir)]
+def build_logger(cfg: DictConfig, run_dir: str | Path, local_images: bool = True) -> FanOutLogger:
+    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts."""
+    backends: list[RunLogger] = [LocalImageLogger(run_dir)] if local_images else []
     if cfg.logger.backend == "wandb":
         from fwilab.logging.wandb_run import start_wandb  # importing wandb costs a second: only when asked
 

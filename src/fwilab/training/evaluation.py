@@ -30,6 +30,7 @@ class TrainedModel:
 
     model: nn.Module
     step: int
+    config: DictConfig
     data_cfg: DictConfig
     dataset: OpenFWIDataset
     normalizer: Normalizer
@@ -46,7 +47,7 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
     load_model_weights(model, state, cfg.checkpoint)
     root = prepare_root(data_cfg)
     dataset = build_split(data_cfg, cfg.split, seed=cfg.seed, root=root)
-    return TrainedModel(model.to(device).eval(), int(state.get("step", 0)), data_cfg, dataset, normalizer_for(data_cfg, root), device)
+    return TrainedModel(model.to(device).eval(), int(state.get("step", 0)), trained, data_cfg, dataset, normalizer_for(data_cfg, root), device)
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:

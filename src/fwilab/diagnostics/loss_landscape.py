@@ -1,0 +1,165 @@
+"""Loss surfaces around trained weights along filter-normalized random directions (Li et al., 2018).
+
+A direction has the shape of the weights; each filter of it (each output slice of a conv or
+linear weight) is rescaled to the norm of the corresponding weight filter, so that a step of 1
+changes every filter by its own size and surfaces of differently scaled networks compare.
+Following the paper, biases and BatchNorm parameters get a zero direction. The loss is the
+training loss on a fixed validation subset, with the model in eval mode (BatchNorm running
+statistics), so every point of the surface sees the same data and the same normalization.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from torch import nn
+
+from fwilab.data.transforms import Normalizer
+from fwilab.io import write_json
+from fwilab.logging import build_logger
+from fwilab.training.evaluation import load_trained
+
+log = logging.getLogger(__name__)
+
+
+def filter_normalized_direction(model: nn.Module, generator: torch.Generator) -> list[torch.Tensor]:
+    """A random direction per parameter, filter-normalized; zero for biases and normalization parameters."""
+    direction = []
+    for parameter in model.parameters():
+        if parameter.dim() <= 1:
+            direction.append(torch.zeros_like(parameter))
+            continue
+        random = torch.randn(parameter.shape, generator=generator).to(parameter)
+        weight_norms = parameter.detach().flatten(1).norm(dim=1)
+        random_norms = random.flatten(1).norm(dim=1).clamp_min(1e-12)
+        shape = (-1,) + (1,) * (parameter.dim() - 1)
+        direction.append(random * (weight_norms / random_norms).view(shape))
+    return direction
+
+
+@torch.no_grad()
+def loss_at(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], criterion: nn.Module) -> float:
+    """Mean loss over the fixed batches (weighted by batch size)."""
+    total, count = 0.0, 0
+    for inputs, target in batches:
+        total += criterion(model(inputs), target).item() * len(inputs)
+        count += len(inputs)
+    return total / count
+
+
+@torch.no_grad()
+def loss_surface(
+    model: nn.Module,
+    batches: list[tuple[torch.Tensor, torch.Tensor]],
+    criterion: nn.Module,
+    directions: list[list[torch.Tensor]],
+    coordinates: list[np.ndarray],
+) -> np.ndarray:
+    """Loss at w + sum_i c_i d_i for every point of the grid spanned by ``coordinates`` (one axis per direction).
+
+    The weights are restored exactly afterwards.
+    """
+    parameters = list(model.parameters())
+    origin = [p.detach().clone() for p in parameters]
+    grid = np.meshgrid(*coordinates, indexing="ij")
+    surface = np.empty(grid[0].shape)
+    model.eval()
+    try:
+        for index in np.ndindex(surface.shape):
+            for k, parameter in enumerate(parameters):
+                parameter.copy_(origin[k])
+                for axis, direction in enumerate(directions):
+                    parameter.add_(direction[k], alpha=float(grid[axis][index]))
+            surface[index] = loss_at(model, batches, criterion)
+    finally:
+        for parameter, value in zip(parameters, origin):
+            parameter.copy_(value)
+    return surface
+
+
+def _render(figure: Figure) -> np.ndarray:
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def plot_line(alphas: np.ndarray, losses: np.ndarray, title: str) -> np.ndarray:
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    axes.plot(alphas, losses, marker="o")
+    axes.axvline(0.0, color="gray", linestyle="--", linewidth=0.8)
+    axes.set_xlabel("step along the filter-normalized direction")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _render(figure)
+
+
+def plot_contour(alphas: np.ndarray, betas: np.ndarray, surface: np.ndarray, title: str) -> np.ndarray:
+    figure = Figure(figsize=(6, 5))
+    axes = figure.subplots()
+    levels = np.geomspace(max(surface.min(), 1e-6), surface.max(), 20) if surface.max() > surface.min() > 0 else 20
+    contour = axes.contourf(alphas, betas, surface.T, levels=levels, cmap="viridis")
+    axes.contour(alphas, betas, surface.T, levels=levels, colors="white", linewidths=0.4)
+    axes.plot([0], [0], marker="*", color="red", markersize=12)
+    figure.colorbar(contour, ax=axes, label="loss")
+    axes.set_xlabel("direction 1")
+    axes.set_ylabel("direction 2")
+    axes.set_title(title)
+    figure.tight_layout()
+    return _render(figure)
+
+
+def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """The loss_landscape.py task: 1-D and 2-D surfaces, written as PNG + JSON and logged."""
+    run_dir = Path(run_dir)
+    loaded = load_trained(cfg)
+    trained = loaded.config
+    criterion = instantiate(trained.loss)
+    normalizer: Normalizer = loaded.normalizer
+    count = min(cfg.samples, len(loaded.dataset))
+    batches = []
+    for start in range(0, count, cfg.batch_size):
+        items = [loaded.dataset[i] for i in range(start, min(start + cfg.batch_size, count))]
+        seismic = torch.stack([s for s, _ in items]).to(loaded.device)
+        velocity = torch.stack([v for _, v in items]).to(loaded.device)
+        batches.append((normalizer.seismic(seismic), normalizer.velocity(velocity)))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    first, second = (filter_normalized_direction(loaded.model, generator) for _ in range(2))
+    alphas = np.linspace(-cfg.range, cfg.range, cfg.points_1d)
+    grid = np.linspace(-cfg.range, cfg.range, cfg.points_2d)
+    line = loss_surface(loaded.model, batches, criterion, [first], [alphas])
+    surface = loss_surface(loaded.model, batches, criterion, [first, second], [grid, grid])
+    name = f"{trained.model._target_.rsplit('.', 1)[-1]} + {trained.optimizer._target_.rsplit('.', 1)[-1]}"
+    images = {
+        "loss_landscape/loss_1d": plot_line(alphas, line, f"1-D loss around {name}"),
+        "loss_landscape/loss_2d": plot_contour(grid, grid, surface, f"2-D loss around {name}"),
+    }
+    for key, image in images.items():
+        Image.fromarray(image).save(run_dir / f"{key.split('/')[1]}.png")
+    result = {
+        "checkpoint": str(cfg.checkpoint),
+        "samples": count,
+        "loss_at_minimum": float(line[len(alphas) // 2]) if len(alphas) % 2 else None,
+        "alphas": alphas.tolist(),
+        "loss_1d": line.tolist(),
+        "grid": grid.tolist(),
+        "loss_2d": surface.tolist(),
+    }
+    write_json(run_dir / "landscape.json", result)
+    logger = build_logger(OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, local_images=False)
+    logger.log_images(images, step=0)
+    logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
+    logger.finish("completed")
+    log.info("loss landscape of %s on %d samples: %s", cfg.checkpoint, count, ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images))
+    return result
