@@ -182,3 +182,30 @@ def test_loss_landscape_writes_plots_and_values(default_style_run):
     assert values["loss_1d"][2] == pytest.approx(values["loss_2d"][1][1])  # both pass through the trained weights
     for name in ("loss_1d.png", "loss_2d.png"):
         assert np.asarray(Image.open(out / name)).shape[0] >= 300
+
+
+def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset, tmp_path):
+    result = run(
+        "train.py", "-m", "experiment=baseline_comparison", *tiny_data_args(tiny_dataset), "model.base_channels=8",
+        "seed=0,1", "trainer.max_steps=2", "trainer.batch_size=4", "trainer.device=cpu", "diagnostics=off",
+        "logger.mode=offline", f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "comparison.json").read_text())
+    assert set(report["models"]) == {"InversionNet", "ReconstructionNet"}
+    inversion = report["models"]["InversionNet"]
+    assert inversion["seeds"] == [0, 1] and inversion["parameters"] == 1_528_267  # base_channels=8
+    assert 0.25 < inversion["forward_gflops_per_sample"] < 0.30  # about 1/16 of the base-32 network's 4.19
+    difference = report["differences"]["ReconstructionNet"]["mae"]
+    finals = {}
+    for job in tmp_path.iterdir():
+        if (job / "metrics.json").is_file():
+            config = (job / "config.yaml").read_text()
+            finals[("Inversion" in config, "seed: 1" in config)] = json.loads((job / "metrics.json").read_text())["final"]["mae"]
+    expected = [finals[(False, s)] - finals[(True, s)] for s in (False, True)]
+    assert difference["mean_difference"] == pytest.approx(sum(expected) / 2)
+    assert difference["p_value"] is not None and 0 <= difference["p_value"] <= 1
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert "| InversionNet | 2 | 1,528,267 |" in markdown and "| ReconstructionNet | mae |" in markdown
+    assert np.asarray(Image.open(tmp_path / "comparison.png")).shape[1] >= 900
+    assert list(tmp_path.glob("wandb/offline-run-*"))  # the W&B table run

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
@@ -26,6 +25,7 @@ from torch import nn
 from fwilab.data.transforms import Normalizer
 from fwilab.io import write_json
 from fwilab.logging import build_logger
+from fwilab.plotting import figure_to_rgb
 from fwilab.training.evaluation import load_trained
 
 log = logging.getLogger(__name__)
@@ -86,12 +86,6 @@ def loss_surface(
     return surface
 
 
-def _render(figure: Figure) -> np.ndarray:
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
 def plot_line(alphas: np.ndarray, losses: np.ndarray, title: str) -> np.ndarray:
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
@@ -102,7 +96,7 @@ def plot_line(alphas: np.ndarray, losses: np.ndarray, title: str) -> np.ndarray:
     axes.set_title(title)
     axes.grid(alpha=0.3)
     figure.tight_layout()
-    return _render(figure)
+    return figure_to_rgb(figure)
 
 
 def plot_contour(alphas: np.ndarray, betas: np.ndarray, surface: np.ndarray, title: str) -> np.ndarray:
@@ -117,7 +111,7 @@ def plot_contour(alphas: np.ndarray, betas: np.ndarray, surface: np.ndarray, tit
     axes.set_ylabel("direction 2")
     axes.set_title(title)
     figure.tight_layout()
-    return _render(figure)
+    return figure_to_rgb(figure)
 
 
 def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:

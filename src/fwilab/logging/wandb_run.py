@@ -22,13 +22,18 @@ from fwilab.logging.run_logger import RunLogger
 log = logging.getLogger(__name__)
 
 
+def sweep_group(sweep_dir: str | Path) -> str:
+    """The W&B group shared by every run of one sweep: 'sweep-<date>_<time>' for Hydra's default layout."""
+    return "sweep-" + "_".join(Path(sweep_dir).parts[-2:])
+
+
 def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Group, name and tags of the W&B run, from the Hydra job when there is one."""
     group, name = cfg.logger.get("group"), cfg.logger.get("name")
     if HydraConfig.initialized():
         hydra_cfg = HydraConfig.get()
         if group is None and hydra_cfg.mode == RunMode.MULTIRUN:
-            group = "sweep-" + "_".join(Path(hydra_cfg.sweep.dir).parts[-2:])
+            group = sweep_group(hydra_cfg.sweep.dir)
         if name is None:
             name = hydra_cfg.job.override_dirname or "defaults"
     tags = [
@@ -69,20 +74,24 @@ class WandbLogger(RunLogger):
         self.run.finish(exit_code=0 if status == "completed" else 1)
 
 
+def init_wandb_run(settings: DictConfig, directory: Path, **identity: Any) -> Any:
+    """``wandb.init`` with the ``logger`` config's project, entity, mode and time-out; files under ``directory``."""
+    return wandb.init(
+        project=settings.project,
+        entity=settings.get("entity"),
+        mode=settings.mode,
+        dir=str(directory),
+        settings=wandb.Settings(init_timeout=settings.init_timeout_s, console="off", silent=True),
+        reinit="finish_previous",
+        **identity,
+    )
+
+
 def start_wandb(cfg: DictConfig, run_dir: Path) -> WandbLogger | None:
     """A started W&B run, or None (with one warning) when wandb cannot start: training goes on."""
     settings = cfg.logger
     try:
-        run = wandb.init(
-            project=settings.project,
-            entity=settings.get("entity"),
-            mode=settings.mode,
-            dir=str(run_dir),
-            config=OmegaConf.to_container(cfg, resolve=True),
-            settings=wandb.Settings(init_timeout=settings.init_timeout_s, console="off", silent=True),
-            reinit="finish_previous",
-            **run_identity(cfg, run_dir),
-        )
+        run = init_wandb_run(settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **run_identity(cfg, run_dir))
     except Exception as error:  # no network, bad key, broken install: log locally instead
         log.warning("W&B did not start (%s); logging to the run directory only", str(error).splitlines()[0] if str(error) else type(error).__name__)
         return None

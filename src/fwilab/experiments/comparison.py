@@ -1,0 +1,189 @@
+"""Candidate models against the InversionNet baseline: same split, same budget, several seeds.
+
+Reads a finished multirun (one job per model x seed), compares *final* validation metrics (the
+same budget for every model; the best-on-validation value would reward the model that happened
+to peak on the validation set), and pairs the runs by seed: for each candidate and metric, the
+per-seed difference to the baseline, its mean and standard deviation, and a paired t-test.
+Writes ``comparison.md``, ``comparison.json`` and ``comparison.png`` into the sweep directory,
+and a W&B table when the sweep logs to W&B. Runs by itself at the end of
+``python scripts/train.py -m experiment=baseline_comparison`` (a Hydra callback).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import wandb
+from hydra.experimental.callback import Callback
+from hydra.utils import instantiate
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from scipy import stats
+from torch.utils.flop_counter import FlopCounterMode
+
+from fwilab.errors import DataError
+from fwilab.experiments.summary import METRICS, Job, load_jobs
+from fwilab.io import write_json
+from fwilab.logging.wandb_run import init_wandb_run, sweep_group
+from fwilab.plotting import figure_to_rgb
+
+log = logging.getLogger(__name__)
+
+
+def forward_flops(model_cfg: dict[str, Any]) -> int:
+    """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
+    model = instantiate(OmegaConf.create(model_cfg)).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 5, 1000, 70))
+    return int(counter.get_total_flops())
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str, Any]:
+    """Per-model statistics over seeds and the paired differences of every candidate to ``baseline``."""
+    by_model: dict[str, dict[int, Job]] = {}
+    failed = []
+    for job in jobs:
+        if job.status != "completed":
+            failed.append({"job": job.name, "overrides": job.overrides, "status": job.status})
+            continue
+        name = str(job.config["model"]["_target_"]).rsplit(".", 1)[-1]
+        by_model.setdefault(name, {})[int(job.config["seed"])] = job
+    if baseline not in by_model:
+        raise DataError(f"no completed {baseline} run in the sweep (models found: {sorted(by_model) or 'none'})")
+    models = {}
+    for name, runs in by_model.items():
+        first = next(iter(runs.values()))
+        models[name] = {
+            "seeds": sorted(runs),
+            "parameters": first.metrics.get("parameters"),
+            "forward_gflops_per_sample": forward_flops(first.config["model"]) / 1e9,
+            "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
+            **{metric: _mean_std([run.value("final", metric) for run in runs.values()]) for metric in (*METRICS, "mae_ms")},
+        }
+    differences = {}
+    for name, runs in by_model.items():
+        if name == baseline:
+            continue
+        seeds = sorted(set(runs) & set(by_model[baseline]))
+        differences[name] = {"paired_seeds": seeds}
+        for metric in (*METRICS, "mae_ms"):
+            candidate = [runs[s].value("final", metric) for s in seeds]
+            reference = [by_model[baseline][s].value("final", metric) for s in seeds]
+            diffs = [c - r for c, r in zip(candidate, reference)]
+            test = stats.ttest_rel(candidate, reference) if len(seeds) > 1 and np.std(diffs) > 0 else None
+            differences[name][metric] = {
+                "mean_difference": statistics.fmean(diffs) if diffs else math.nan,
+                "std_difference": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+                "t": float(test.statistic) if test is not None else None,
+                "p_value": float(test.pvalue) if test is not None else None,
+                "better_in": sum((d > 0) if metric == "ssim" else (d < 0) for d in diffs),
+            }
+    return {"baseline": baseline, "models": models, "differences": differences, "failed_jobs": failed}
+
+
+def _pm(pair: tuple[float, float], digits: int = 4) -> str:
+    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    baseline = report["baseline"]
+    lines = [
+        f"# Baseline comparison (baseline: {baseline})",
+        "",
+        "Final validation metrics, mean ± std over seeds (MAE and RMSE on velocity normalized to [-1, 1]).",
+        "",
+        "| model | seeds | parameters | forward GFLOP/sample | train samples/s | MAE | RMSE | SSIM | MAE (m/s) |",
+        "|---|---|---:|---:|---:|---|---|---|---|",
+    ]
+    for name, model in report["models"].items():
+        lines.append(
+            f"| {name} | {len(model['seeds'])} | {model['parameters']:,} | {model['forward_gflops_per_sample']:.2f} | "
+            f"{_pm(model['train_samples_per_s'], 1)} | {_pm(model['mae'])} | {_pm(model['rmse'])} | {_pm(model['ssim'])} | "
+            f"{_pm(model['mae_ms'], 1)} |"
+        )
+    lines += ["", f"Paired by seed, candidate − {baseline} (negative MAE/RMSE and positive SSIM favour the candidate):", ""]
+    lines += ["| candidate | metric | mean difference | std | t | p | seeds where candidate is better |", "|---|---|---:|---:|---:|---:|---:|"]
+    for name, difference in report["differences"].items():
+        for metric in (*METRICS, "mae_ms"):
+            d = difference[metric]
+            t = "—" if d["t"] is None else f"{d['t']:.2f}"
+            p = "—" if d["p_value"] is None else f"{d['p_value']:.3g}"
+            lines.append(
+                f"| {name} | {metric} | {d['mean_difference']:+.4f} | {d['std_difference']:.4f} | {t} | {p} | "
+                f"{d['better_in']}/{len(difference['paired_seeds'])} |"
+            )
+    if report["failed_jobs"]:
+        lines += ["", "Jobs left out (not completed): " + "; ".join(f"{j['job']} ({j['status']})" for j in report["failed_jobs"])]
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict[str, Any], path: Path) -> np.ndarray:
+    """MAE, RMSE and SSIM per model with one-std error bars; also saved to ``path``."""
+    figure = Figure(figsize=(9, 3.5))
+    names = list(report["models"])
+    for index, metric in enumerate(METRICS):
+        axes = figure.add_subplot(1, 3, index + 1)
+        means = [report["models"][n][metric][0] for n in names]
+        errors = [report["models"][n][metric][1] for n in names]
+        axes.bar(names, means, yerr=errors, capsize=6, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(names)])
+        axes.set_title(f"final {metric.upper()}")
+        axes.tick_params(axis="x", labelrotation=15)
+        axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    pixels = figure_to_rgb(figure)
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def _log_to_wandb(config: DictConfig, sweep_dir: Path, report: dict[str, Any], chart: np.ndarray) -> None:
+    run = init_wandb_run(config.logger, sweep_dir, group=sweep_group(sweep_dir), name="baseline_comparison", job_type="report")
+    columns = ["model", "seeds", "parameters", "gflops", "samples_per_s", "mae", "mae_std", "rmse", "rmse_std", "ssim", "ssim_std"]
+    rows = [
+        [name, len(m["seeds"]), m["parameters"], m["forward_gflops_per_sample"], m["train_samples_per_s"][0],
+         m["mae"][0], m["mae"][1], m["rmse"][0], m["rmse"][1], m["ssim"][0], m["ssim"][1]]
+        for name, m in report["models"].items()
+    ]
+    run.log({"comparison/table": wandb.Table(columns=columns, data=rows), "comparison/chart": wandb.Image(chart)})
+    run.finish()
+
+
+def write_comparison(sweep_dir: str | Path, baseline: str = "InversionNet", config: DictConfig | None = None) -> dict[str, Any]:
+    """Build the report of a finished sweep and write it next to the jobs."""
+    sweep_dir = Path(sweep_dir)
+    report = compare_models(load_jobs(sweep_dir), baseline)
+    write_json(sweep_dir / "comparison.json", report)
+    (sweep_dir / "comparison.md").write_text(markdown_report(report))
+    chart = bar_chart(report, sweep_dir / "comparison.png")
+    if config is not None and config.logger.backend == "wandb":
+        try:
+            _log_to_wandb(config, sweep_dir, report, chart)
+        except Exception as error:  # the report on disk is what matters; W&B is a copy
+            log.warning("comparison not logged to W&B (%s)", error)
+    return report
+
+
+class ComparisonReport(Callback):
+    """Hydra callback: writes the comparison when the multirun ends."""
+
+    def __init__(self, baseline: str = "InversionNet"):
+        self.baseline = baseline
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            report = write_comparison(sweep_dir, self.baseline, config)
+        except DataError as error:
+            log.error("no comparison report: %s", error)
+            return
+        log.info("comparison of %s against %s: %s", ", ".join(report["models"]), self.baseline, sweep_dir / "comparison.md")
