@@ -209,3 +209,24 @@ def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset,
     assert "| InversionNet | 2 | 1,528,267 |" in markdown and "| ReconstructionNet | mae |" in markdown
     assert np.asarray(Image.open(tmp_path / "comparison.png")).shape[1] >= 900
     assert list(tmp_path.glob("wandb/offline-run-*"))  # the W&B table run
+
+
+def test_optuna_search_stores_a_resumable_sqlite_study(tiny_dataset, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    common = [
+        "-m", "hparams_search=optuna_lr", *tiny_data_args(tiny_dataset), *TINY_MODEL, "trainer.max_steps=2",
+        "diagnostics=off", "logger=none", f"hydra.sweeper.storage={storage}", "hydra.sweeper.sampler.n_startup_trials=2",
+    ]
+    first = run("train.py", *common, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path / 'a'}")
+    assert first.returncode == 0, first.stderr
+    again = run("train.py", *common, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'b'}")
+    assert again.returncode == 0, again.stderr
+    study = optuna.load_study(study_name="fwilab_optuna_lr", storage=storage)
+    assert len(study.trials) == 5 and {t.number for t in study.trials} == set(range(5))
+    first_trial = study.trials[0]
+    assert first_trial.state == optuna.trial.TrialState.COMPLETE
+    assert set(first_trial.params) == {"lr", "weight_decay", "scheduler.warmup_steps", "optimizer"}
+    assert first_trial.value == json.loads((tmp_path / "a" / "0" / "metrics.json").read_text())["best"]["mae"]
+    assert "best_params" in (tmp_path / "b" / "optimization_results.yaml").read_text()
