@@ -71,3 +71,15 @@ def test_a_directory_without_jobs_is_a_clear_error(tmp_path):
         load_jobs(tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         load_jobs(tmp_path / "nope")
+
+
+def test_search_objective_reads_best_or_final_metrics():
+    from fwilab.errors import ConfigError
+    from fwilab.experiments.search import objective
+
+    record = {"best": {"mae": 0.2, "ssim": 0.8}, "final": {"mae": 0.25, "ssim": 0.7}}
+    assert objective(record, "best_mae") == 0.2 and objective(record, "final_ssim") == 0.7
+    with pytest.raises(ConfigError, match="optimized_metric='top_mae'"):
+        objective(record, "top_mae")
+    with pytest.raises(ConfigError, match="optimized_metric='best_psnr'"):
+        objective(record, "best_psnr")
