@@ -34,9 +34,9 @@ class NonFiniteGuard:
             "or set trainer.grad_clip_norm"
         )
 
-    def admit(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor, lr: float) -> bool:
-        """Whether this step's update may be applied."""
-        finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
+    def admit(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor | None, lr: float) -> bool:
+        """Whether this step's update may be applied (``grad_norm`` None: only the loss is watched)."""
+        finite = torch.isfinite(loss) if grad_norm is None else torch.isfinite(loss) & torch.isfinite(grad_norm)
         if self.skip_allowed:
             if bool(finite):
                 return True

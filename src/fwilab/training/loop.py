@@ -18,7 +18,6 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,16 @@ from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import write_json
 from fwilab.logging import RunLogger, build_logger
 from fwilab.training.distributed import DistributedContext, init_distributed
+from fwilab.training.batches import LoaderBatches, ResidentBatches
 from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.metrics import MetricAccumulator
+from fwilab.training.performance import resolve_fast_path
 from fwilab.training.preemption import PreemptionWatch
 from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
+FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
 
 
 def seed_everything(seed: int) -> None:
@@ -66,16 +68,6 @@ def evaluate(
         metrics.update(prediction, normalizer.velocity(velocity.to(device, non_blocking=True)))
     model.train(was_training)
     return metrics.compute(context.all_reduce_sum if context is not None else None)
-
-
-def _batches_after(loader: DataLoader, sampler: ResumableShuffleSampler, step: int) -> Iterator[tuple[int, Any]]:
-    """(epoch, batch) for steps step + 1, step + 2, ...: the data order depends only on seed and step."""
-    epoch, offset = divmod(step, sampler.batches_per_epoch)
-    while True:
-        sampler.set_position(epoch, offset)
-        for batch in loader:
-            yield epoch, batch
-        epoch, offset = epoch + 1, 0
 
 
 def _resume_path(resume: str | None, checkpoints: CheckpointDirectory) -> Path | None:
@@ -129,14 +121,11 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     _check_config(cfg, len(data.train))
     normalizer = data.normalizer
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
-    train_loader = DataLoader(
-        data.train,
-        batch_size=trainer.batch_size,
-        sampler=sampler,
-        drop_last=True,
-        num_workers=trainer.num_workers,
-        pin_memory=device.type == "cuda",
-    )
+    fast = resolve_fast_path(trainer, device, data.train)
+    if fast.data_on_device:
+        source = ResidentBatches(data.train, sampler, device, fast.storage_dtype)
+    else:
+        source = LoaderBatches(data.train, sampler, trainer.num_workers, device)
     val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
     val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=trainer.num_workers)
     steps_per_epoch = sampler.batches_per_epoch
@@ -150,9 +139,13 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         elif context.is_main:
             log.warning("trainer.sync_batchnorm needs CUDA; on CPU each process normalizes over its own batch")
-    model = model.to(device)
-    replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if context.active else model
-    optimizer = instantiate(cfg.optimizer, _convert_="all")(model.parameters())
+    model = model.to(device, memory_format=torch.channels_last if fast.channels_last else torch.preserve_format)
+    replica = torch.compile(model) if fast.compile else model
+    if context.active:
+        replica = DistributedDataParallel(replica, device_ids=[device.index] if device.type == "cuda" else None)
+    fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
+    optimizer = instantiate(cfg.optimizer, _convert_="all", **fused)(model.parameters())
+    scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
     scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     criterion = instantiate(cfg.loss)
     n_parameters = sum(p.numel() for p in model.parameters())
@@ -190,6 +183,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
             )
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
         record = state["record"]
         running_loss += state["running_loss"]
@@ -198,9 +192,9 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         earlier_wall_time = record.get("wall_time_s", 0.0)
         log.info("resuming from %s at step %d", resume_from, start_step)
     log.info(
-        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es)",
+        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es); %s",
         type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps,
-        trainer.batch_size, context.world_size,
+        trainer.batch_size, context.world_size, fast,
     )
 
     def checkpoint_state(step: int) -> dict[str, Any]:
@@ -208,6 +202,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
             "rng": rng_state(),
             "step": step,
             "epoch": step // steps_per_epoch,
@@ -230,7 +225,8 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     grad_clip = trainer.grad_clip_norm or math.inf
 
     model.train()
-    batches = _batches_after(train_loader, sampler, start_step)
+    batches = source.after(start_step)
+    memory_format = torch.channels_last if fast.channels_last else torch.contiguous_format
     logged_samples = 0
     train_seconds = 0.0
     started = time.perf_counter() - earlier_wall_time
@@ -239,18 +235,22 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     try:
         with PreemptionWatch() as preemption:
             for step in range(start_step + 1, total_steps + 1):
-                epoch, (seismic, velocity) = next(batches)
-                inputs = normalizer.seismic(seismic.to(device, non_blocking=True))
-                target = normalizer.velocity(velocity.to(device, non_blocking=True))
-                loss = criterion(replica(inputs), target)
+                epoch, seismic, velocity = next(batches)
+                inputs = normalizer.seismic(seismic).contiguous(memory_format=memory_format)
+                target = normalizer.velocity(velocity)
+                with fast.autocast(device):
+                    loss = criterion(replica(inputs), target)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 lr = optimizer.param_groups[0]["lr"]
-                if guard.admit(step, loss.detach(), grad_norm, lr):
-                    optimizer.step()
-                    running_loss += loss.detach()
+                # fp16: the scaler owns overflowing gradients (it skips that step and lowers its scale)
+                if guard.admit(step, loss.detach(), None if scaler.is_enabled() else grad_norm, lr):
+                    scaler.step(optimizer)
+                    running_loss += loss.detach().float()
                     running_steps += 1
+                scaler.update()
                 scheduler.step()
 
                 if step % trainer.log_every_steps == 0 or step == total_steps:

@@ -1,0 +1,89 @@
+"""Where training batches come from: a DataLoader over memory-mapped files, or the split resident on the device.
+
+Both follow one ``ResumableShuffleSampler``, so they give the same batches in the same order and
+resume at any step. The resident path copies the (subset of the) training split to the device
+once, optionally as bf16/fp16 to halve its footprint, and then each step is one gather on the
+device: no workers, no host-to-device copy, no host sync. The transforms (log, min-max) run
+batched on the device in both paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader
+
+from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.training.sampler import ResumableShuffleSampler
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[int, torch.Tensor, torch.Tensor]
+STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class LoaderBatches:
+    """Batches read by a DataLoader (pinned memory and asynchronous copies when the device is a GPU)."""
+
+    def __init__(self, dataset: OpenFWIDataset, sampler: ResumableShuffleSampler, num_workers: int, device: torch.device):
+        self.sampler = sampler
+        self.device = device
+        self.loader = DataLoader(
+            dataset,
+            batch_size=sampler.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def after(self, step: int) -> Iterator[Batch]:
+        """(epoch, seismic, velocity) on the device for steps step + 1, step + 2, ..."""
+        epoch, offset = divmod(step, self.sampler.batches_per_epoch)
+        while True:
+            self.sampler.set_position(epoch, offset)
+            for seismic, velocity in self.loader:
+                yield epoch, seismic.to(self.device, non_blocking=True), velocity.to(self.device, non_blocking=True)
+            epoch, offset = epoch + 1, 0
+
+
+class ResidentBatches:
+    """The whole training split held on the device; a batch is a gather by the sampler's indices."""
+
+    def __init__(self, dataset: OpenFWIDataset, sampler: ResumableShuffleSampler, device: torch.device, storage_dtype: str = "float32", chunk: int = 64):
+        if storage_dtype not in STORAGE_DTYPES:
+            raise ValueError(f"trainer.device_data_dtype={storage_dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
+        self.sampler = sampler
+        self.device = device
+        dtype = STORAGE_DTYPES[storage_dtype]
+        n = len(dataset)
+        self.seismic = torch.empty((n, 5, 1000, 70), dtype=dtype, device=device)
+        self.velocity = torch.empty((n, 1, 70, 70), dtype=torch.float32, device=device)
+        for start in range(0, n, chunk):
+            items = [dataset[i] for i in range(start, min(start + chunk, n))]
+            self.seismic[start : start + len(items)] = torch.stack([s for s, _ in items]).to(device, dtype)
+            self.velocity[start : start + len(items)] = torch.stack([v for _, v in items]).to(device)
+        log.info("training split resident on %s: %d samples, %.2f GB as %s", device, n, self.seismic.nbytes / 1e9, storage_dtype)
+
+    def after(self, step: int) -> Iterator[Batch]:
+        epoch, offset = divmod(step, self.sampler.batches_per_epoch)
+        size = self.sampler.batch_size
+        while True:
+            self.sampler.set_position(epoch, offset)
+            order = torch.tensor(list(self.sampler), dtype=torch.long, device=self.device)
+            for start in range(0, len(order), size):
+                index = order[start : start + size]
+                yield epoch, self.seismic[index].float(), self.velocity[index]
+            epoch, offset = epoch + 1, 0
+
+
+def split_fits_on_device(dataset: OpenFWIDataset, device: torch.device, storage_dtype: str, share: float = 0.5) -> bool:
+    """Whether the split in ``storage_dtype`` takes at most ``share`` of the GPU's free memory (never on CPU)."""
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    needed = len(dataset) * 5 * 1000 * 70 * STORAGE_DTYPES[storage_dtype].itemsize
+    return needed <= share * free

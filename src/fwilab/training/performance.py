@@ -1,0 +1,65 @@
+"""The fast-path switches, resolved once per run: precision, memory format, compilation, resident data.
+
+``auto`` means: on a GPU, bf16 autocast (fp32 where bf16 is unsupported), channels_last,
+torch.compile and the training split resident on the device when it takes at most half the free
+memory (stored as bf16); on a CPU, the plain fp32 eager path reading memory-mapped files.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+
+from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.errors import ConfigError
+from fwilab.training.batches import STORAGE_DTYPES, split_fits_on_device
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class FastPath:
+    precision: str
+    channels_last: bool
+    compile: bool
+    data_on_device: bool
+    storage_dtype: str
+
+    def autocast(self, device: torch.device) -> AbstractContextManager:
+        """Mixed-precision autocast for the forward pass and loss (nothing in fp32)."""
+        dtype = PRECISIONS[self.precision]
+        return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _switch(value: str | bool, key: str, on_gpu: bool) -> bool:
+    if value == "auto":
+        return on_gpu
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"trainer.{key}={value!r} must be auto, true or false")
+
+
+def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: OpenFWIDataset) -> FastPath:
+    on_gpu = device.type == "cuda"
+    precision = trainer.precision
+    if precision == "auto":
+        precision = "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "fp32"
+    if precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision!r} is not one of auto, {', '.join(PRECISIONS)}")
+    storage = trainer.device_data_dtype
+    if storage == "auto":
+        storage = "bfloat16" if on_gpu else "float32"
+    if storage not in STORAGE_DTYPES:
+        raise ConfigError(f"trainer.device_data_dtype={storage!r} is not one of auto, {', '.join(STORAGE_DTYPES)}")
+    data_on_device = trainer.data_on_device
+    data_on_device = split_fits_on_device(train_set, device, storage) if data_on_device == "auto" else _switch(data_on_device, "data_on_device", on_gpu)
+    return FastPath(
+        precision=precision,
+        channels_last=_switch(trainer.channels_last, "channels_last", on_gpu),
+        compile=_switch(trainer.compile, "compile", on_gpu),
+        data_on_device=data_on_device,
+        storage_dtype=storage,
+    )

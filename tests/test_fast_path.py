@@ -1,0 +1,83 @@
+"""The fast-path switches on CPU (CI has no GPU): resident data, bf16/fp16 autocast, channels_last, compile."""
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import tiny_train_config
+from fwilab.errors import ConfigError
+from fwilab.training.loop import train
+from fwilab.training.performance import resolve_fast_path
+
+FAST = ["trainer.max_steps=6", "logger=none", "diagnostics=off", "trainer.log_every_steps=1"]
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def plain_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("plain")
+    return run_dir, train(tiny_train_config(tiny_dataset, *FAST), run_dir)
+
+
+def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
+    cfg = tiny_train_config(tiny_dataset)
+    from fwilab.data.build import build_data
+
+    fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data, seed=0).train)
+    assert (fast.precision, fast.channels_last, fast.compile, fast.data_on_device, fast.storage_dtype) == ("fp32", False, False, False, "float32")
+
+
+@pytest.mark.parametrize("key, value", [("precision", "fp8"), ("channels_last", "yes"), ("device_data_dtype", "int8")])
+def test_bad_switch_values_are_named(tiny_dataset, tmp_path, key, value):
+    with pytest.raises(ConfigError, match=f"trainer.{key}={value!r}"):
+        train(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
+
+
+def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run, tmp_path):
+    _, plain = plain_run
+    resident = train(tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=float32"), tmp_path)
+    assert resident["train_loss"] == plain["train_loss"] and resident["final"] == plain["final"]
+    ours, theirs = _weights(tmp_path)["model"], _weights(plain_run[0])["model"]
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_resident_bf16_storage_stays_close(tiny_dataset, plain_run, tmp_path):
+    _, plain = plain_run
+    compact = train(tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=bfloat16"), tmp_path)
+    assert compact["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=0.01)
+    for (_, a), (_, b) in zip(compact["train_loss"], plain["train_loss"]):
+        assert a == pytest.approx(b, rel=0.05)
+
+
+def test_channels_last_matches_contiguous(tiny_dataset, plain_run, tmp_path):
+    _, plain = plain_run
+    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.channels_last=true"), tmp_path)
+    # Other convolution kernels: the same first step up to rounding, which later steps amplify.
+    assert run["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=1e-4)
+    for (_, a), (_, b) in zip(run["train_loss"], plain["train_loss"]):
+        assert a == pytest.approx(b, rel=0.05)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_cpu(tiny_dataset, plain_run, tmp_path, precision):
+    _, plain = plain_run
+    run = train(tiny_train_config(tiny_dataset, *FAST, f"trainer.precision={precision}"), tmp_path)
+    losses = [loss for _, loss in run["train_loss"]]
+    assert run["status"] == "completed" and all(0 < loss < 10 for loss in losses)
+    assert losses != [loss for _, loss in plain["train_loss"]]  # autocast really ran
+    assert losses[0] == pytest.approx(plain["train_loss"][0][1], rel=0.05)
+    scaler = _weights(tmp_path)["scaler"]
+    assert bool(scaler) == (precision == "fp16")  # the fp16 gradient scaler's state is checkpointed
+
+
+def test_compiled_training_forward_matches_eager(tiny_dataset, plain_run, tmp_path):
+    _, plain = plain_run
+    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.compile=true", "diagnostics=default", "diagnostics.every_n_steps=3"), tmp_path)
+    assert run["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=1e-4)
+    for (_, a), (_, b) in zip(run["train_loss"], plain["train_loss"]):
+        assert a == pytest.approx(b, rel=0.05)  # fused kernels round differently; six steps compound it
+    assert sorted(p.name for p in (tmp_path / "activations").iterdir()) == ["step_000003", "step_000004", "step_000006"]  # every 3 + validation at 4
+    assert not any(k.startswith("_orig_mod") for k in _weights(tmp_path)["model"])
