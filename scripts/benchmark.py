@@ -1,4 +1,4 @@
-"""Measure training and data-generation throughput: `python scripts/benchmark.py [batch_size=8 steps=10]`.
+"""Measure training throughput side by side (see conf/benchmark.yaml): `python scripts/benchmark.py [overrides]`.
 Writes benchmark.json and benchmark.md to the run directory and prints the table."""
 
 import json
@@ -13,7 +13,7 @@ from fwilab.cli import hydra_task, run_dir
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    result = run_benchmarks(cfg)
+    result = run_benchmarks(cfg.benchmark, cfg, run_dir())
     table = markdown_table(result)
     (run_dir() / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
     (run_dir() / "benchmark.md").write_text(table + "\n")

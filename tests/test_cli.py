@@ -115,17 +115,22 @@ def test_generate_data_cli_with_preview(tmp_path):
     assert refused.returncode == 1 and "choose one of" in refused.stderr
 
 
-def test_benchmark_writes_json_and_table(tmp_path):
+def test_benchmark_runs_every_configuration_on_cpu(tmp_path):
     result = run(
-        "benchmark.py", "device=cpu", "batch_size=2", "steps=1", "warmup_steps=0",
-        "~models.inversionnet", "models.reconstruction.base_channels=8",
-        "generation.n_models=2", "generation.batch_size=2", f"hydra.run.dir={tmp_path}",
+        "benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2",
+        "benchmark.steps=2", "benchmark.warmup_steps=1", "benchmark.samples=8", "benchmark.reference_workers=0",
+        "benchmark.snapshot_every=1", "~benchmark.configurations.bf16_cl_resident_compile",
+        "benchmark.generation.n_models=2", "benchmark.generation.batch_size=2", f"hydra.run.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
-    assert [row["model"] for row in report["training"]] == ["ReconstructionNet"]
-    assert report["training"][0]["samples_per_s"] > 0 and report["generation"]["models_per_s"] > 0
-    assert "| train ReconstructionNet" in (tmp_path / "benchmark.md").read_text()
+    names = [row["configuration"] for row in report["rows"]]
+    assert names == ["reference (OpenFWI-style)", "fp32_files", "fp32_resident", "bf16_cl_resident"]
+    assert report["rows"][0]["ratio_to_reference"] == 1.0
+    assert all(row["samples_per_s"] > 0 and row["achieved_tflops"] > 0 for row in report["rows"])
+    assert report["snapshot_overhead"]["every_n_steps"] == 1 and report["generation"]["models_per_s"] > 0
+    assert "| fp32_resident |" in (tmp_path / "benchmark.md").read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")] == []  # scratch data removed
 
 
 def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset):

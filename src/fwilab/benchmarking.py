@@ -1,24 +1,66 @@
-"""Throughput measurements written as JSON: model training steps and synthetic-data generation.
+"""Throughput measurements written as JSON + markdown, all configurations in one process on the same data.
 
-Training throughput times full optimizer steps (forward, loss, backward, AdamW update) on random
-batches of the OpenFWI input shape, so it measures the model and optimizer, not the data path.
+* ``reference``: an OpenFWI-style loop — DataLoader workers applying numpy log / min-max
+  transforms per sample, fp32, ``loss.item()`` every step — the yardstick.
+* the project's own loop (``fwilab.training.loop.train``) in each configuration asked for
+  (precision, channels_last, compile, resident data), measured over the log intervals after warm-up;
+* the cost of activation snapshots (every ``snapshot_every`` steps vs none), from wall time;
+* synthetic-data generation (deepwave) in models per second, when deepwave is installed.
+
+Data: ``samples`` random gathers of the OpenFWI shape written as OpenFWI files (correctly shaped,
+no physics, no deepwave needed), so the benchmark runs on a machine that only has torch.
 """
 
 from __future__ import annotations
 
+import math
 import platform
+import resource
+import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
 
-from fwilab.data.synthetic.forward import simulate_shot_gathers
-from fwilab.data.synthetic.velocity import velocity_models
+from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.device import resolve_device
 from fwilab.training.losses import WeightedL1L2
+from fwilab.training.loop import train
+
+DATA_MIN, DATA_MAX = -26.48, 52.32
+
+
+def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
+    """OpenFWI files of random gathers (amplitudes on OpenFWI's scale) and layered-looking velocities."""
+    rng = np.random.default_rng(seed)
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "model").mkdir(parents=True, exist_ok=True)
+    pair = FilePair(root / "data" / "data1.npy", root / "model" / "model1.npy")
+    seismic = np.lib.format.open_memmap(pair.seismic, mode="w+", dtype=np.float32, shape=(samples, 5, 1000, 70))
+    for start in range(0, samples, 64):
+        count = min(64, samples - start)
+        seismic[start : start + count] = rng.standard_normal((count, 5, 1000, 70), dtype=np.float32) * 5.0
+    seismic.flush()
+    velocity = np.sort(rng.uniform(1500, 4500, (samples, 1, 70, 1)), axis=2).repeat(70, axis=3).astype(np.float32)
+    np.save(pair.velocity, velocity)
+    write_split_file(root / "train.txt", [pair], root)
+    write_split_file(root / "val.txt", [pair], root)
+    return root
+
+
+def forward_flops(model_cfg: DictConfig) -> int:
+    """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
+    model = instantiate(model_cfg).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 5, 1000, 70))
+    return int(counter.get_total_flops())
 
 
 def _synchronize(device: torch.device) -> None:
@@ -26,37 +68,129 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def training_throughput(model_cfg: DictConfig, batch_size: int, steps: int, warmup_steps: int, device: torch.device) -> dict[str, Any]:
-    """Samples per second of AdamW training steps for the model ``model_cfg`` describes."""
+def _memory(device: torch.device) -> dict[str, float]:
+    peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    gpu = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
+    return {"peak_host_rss_gb": peak_rss_gb, "peak_gpu_gb": gpu}
+
+
+class NumpyTransformDataset(Dataset):
+    """OpenFWI's data path: every sample log-transformed and min-max scaled in numpy, in the workers."""
+
+    def __init__(self, root: Path):
+        self.seismic = np.load(root / "data" / "data1.npy", mmap_mode="r")
+        self.velocity = np.load(root / "model" / "model1.npy", mmap_mode="r")
+        self.low, self.high = (math.copysign(math.log1p(abs(v)), v) for v in (DATA_MIN, DATA_MAX))
+
+    def __len__(self) -> int:
+        return len(self.seismic)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        x = np.log1p(np.abs(self.seismic[index])) * np.sign(self.seismic[index])
+        x = ((x - self.low) / (self.high - self.low) * 2 - 1).astype(np.float32)
+        v = ((self.velocity[index] - 1500.0) / 3000.0 * 2 - 1).astype(np.float32)
+        return x, v
+
+
+def reference_throughput(root: Path, model_cfg: DictConfig, batch_size: int, steps: int, warmup: int, workers: int, device: torch.device) -> dict[str, Any]:
+    """Samples/s of the OpenFWI-style loop."""
     torch.manual_seed(0)
     model = instantiate(model_cfg).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     criterion = WeightedL1L2()
-    inputs = torch.randn(batch_size, 5, 1000, 70, device=device)
-    target = torch.rand(batch_size, 1, 70, 70, device=device) * 2 - 1
-    for step in range(warmup_steps + steps):
-        if step == warmup_steps:
-            _synchronize(device)
-            started = time.perf_counter()
-        loss = criterion(model(inputs), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    loader = DataLoader(NumpyTransformDataset(root), batch_size=batch_size, shuffle=True, drop_last=True,
+                        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    done, started = 0, None
+    while done < warmup + steps:
+        for x, v in loader:
+            if done == warmup:
+                _synchronize(device)
+                started = time.perf_counter()
+            loss = criterion(model(x.to(device)), v.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()  # OpenFWI's metric logger reads the loss every step
+            done += 1
+            if done == warmup + steps:
+                break
     _synchronize(device)
-    seconds = time.perf_counter() - started
-    return {
-        "model": type(model).__name__,
-        "config": {k: v for k, v in model_cfg.items() if k != "_target_"},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "batch_size": batch_size,
-        "steps": steps,
-        "seconds": seconds,
-        "samples_per_s": steps * batch_size / seconds,
+    return {"samples_per_s": steps * batch_size / (time.perf_counter() - started)}
+
+
+def loop_throughput(train_cfg: DictConfig, root: Path, run_dir: Path, overrides: dict[str, Any], steps: int, warmup: int, snapshot_every: int | None) -> dict[str, Any]:
+    """Samples/s of the project's loop in one configuration (steady state: log intervals after warm-up)."""
+    cfg = OmegaConf.merge(train_cfg, {"trainer": overrides})
+    with open_dict(cfg):
+        cfg.data.root = str(root)
+        cfg.data.train_split = "train.txt"
+        cfg.data.val_split = "val.txt"
+        cfg.data.val_samples = min(cfg.trainer.eval_batch_size, len(np.load(root / "model" / "model1.npy", mmap_mode="r")))
+        cfg.trainer.max_steps = warmup + steps
+        cfg.trainer.log_every_steps = max(1, warmup)
+        cfg.trainer.val_every_steps = 10**9
+        cfg.trainer.checkpoint_every_steps = 10**9
+        cfg.trainer.resume = "never"
+        cfg.logger = {"backend": "none"}
+        cfg.diagnostics.enabled = snapshot_every is not None
+        cfg.diagnostics.every_n_steps = snapshot_every or 0
+    record = train(cfg, run_dir)
+    steady = [rate for step, rate in record["train_throughput"] if step > warmup]
+    return {"samples_per_s": statistics.fmean(steady), "wall_time_s": record["wall_time_s"]}
+
+
+def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
+    device = resolve_device(train_cfg.trainer.device)
+    flops = forward_flops(train_cfg.model)
+    result: dict[str, Any] = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "model": train_cfg.model._target_.rsplit(".", 1)[-1],
+        "forward_gflop_per_sample": flops / 1e9,
+        "batch_size": cfg.batch_size,
+        "steps": cfg.steps,
+        "rows": [],
     }
+    with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+        root = write_random_split(Path(scratch) / "data", cfg.samples)
+
+        def add(name: str, measured: dict[str, Any]) -> None:
+            rate = measured["samples_per_s"]
+            reference = result["rows"][0]["samples_per_s"] if result["rows"] else rate
+            result["rows"].append({
+                "configuration": name, **measured, "ratio_to_reference": rate / reference,
+                "achieved_tflops": rate * 3 * flops / 1e12, **_memory(device),
+            })
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+
+        add("reference (OpenFWI-style)", reference_throughput(root, train_cfg.model, cfg.batch_size, cfg.steps, cfg.warmup_steps, cfg.reference_workers, device))
+        for name, overrides in cfg.configurations.items():
+            measured = loop_throughput(train_cfg, root, Path(scratch) / name, dict(overrides), cfg.steps, cfg.warmup_steps, None)
+            add(name, measured)
+        last = list(cfg.configurations.values())[-1]
+        snapshots = loop_throughput(train_cfg, root, Path(scratch) / "snapshots", dict(last), cfg.steps, cfg.warmup_steps, cfg.snapshot_every)
+        plain_wall = result["rows"][-1]["wall_time_s"]
+        result["snapshot_overhead"] = {
+            "configuration": list(cfg.configurations)[-1],
+            "every_n_steps": cfg.snapshot_every,
+            "wall_time_without_s": plain_wall,
+            "wall_time_with_s": snapshots["wall_time_s"],
+            "overhead": snapshots["wall_time_s"] / plain_wall - 1,
+        }
+    if cfg.generation.n_models:
+        result["generation"] = generation_throughput(cfg.generation.family, cfg.generation.n_models, cfg.generation.batch_size, device)
+    return result
 
 
 def generation_throughput(family: str, n_models: int, batch_size: int, device: torch.device) -> dict[str, Any]:
     """Velocity models per second through the deepwave forward model (5 shots each)."""
+    from fwilab.data.synthetic.forward import simulate_shot_gathers  # deepwave: absent on bare GPU boxes
+    from fwilab.data.synthetic.velocity import velocity_models
+
     velocity = torch.from_numpy(velocity_models(np.random.default_rng(0), family, n_models))
     simulate_shot_gathers(velocity[:1].to(device))
     _synchronize(device)
@@ -68,27 +202,25 @@ def generation_throughput(family: str, n_models: int, batch_size: int, device: t
     return {"family": family, "n_models": n_models, "batch_size": batch_size, "seconds": seconds, "models_per_s": n_models / seconds}
 
 
-def run_benchmarks(cfg: DictConfig) -> dict[str, Any]:
-    """Every measurement ``cfg`` asks for, with the machine it ran on."""
-    device = resolve_device(cfg.device)
-    return {
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "training": [
-            training_throughput(model_cfg, cfg.batch_size, cfg.steps, cfg.warmup_steps, device) for model_cfg in cfg.models.values()
-        ],
-        "generation": generation_throughput(cfg.generation.family, cfg.generation.n_models, cfg.generation.batch_size, device),
-    }
-
-
 def markdown_table(result: dict[str, Any]) -> str:
     """The measurements as a markdown table."""
-    lines = [f"device: {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads", ""]
-    lines += ["| what | parameters | batch | samples/s |", "| --- | ---: | ---: | ---: |"]
-    for row in result["training"]:
-        lines.append(f"| train {row['model']} {row['config']} | {row['parameters']:,} | {row['batch_size']} | {row['samples_per_s']:.2f} |")
-    gen = result["generation"]
-    lines.append(f"| generate {gen['family']} (models/s) | | {gen['batch_size']} | {gen['models_per_s']:.2f} |")
+    lines = [
+        f"{result['model']} ({result['forward_gflop_per_sample']:.2f} GFLOP forward/sample), batch {result['batch_size']}, "
+        f"{result['steps']} steps; device {result['device']} ({result['device_name']}), torch {result['torch']}, {result['threads']} threads",
+        "",
+        "| configuration | samples/s | × reference | TFLOP/s | peak GPU GB | peak host RSS GB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result["rows"]:
+        gpu = "—" if row["peak_gpu_gb"] is None else f"{row['peak_gpu_gb']:.2f}"
+        lines.append(
+            f"| {row['configuration']} | {row['samples_per_s']:.2f} | {row['ratio_to_reference']:.2f} | "
+            f"{row['achieved_tflops']:.3f} | {gpu} | {row['peak_host_rss_gb']:.2f} |"
+        )
+    snapshot = result["snapshot_overhead"]
+    lines += ["", f"Activation snapshots every {snapshot['every_n_steps']} steps ({snapshot['configuration']}): "
+              f"{snapshot['overhead']:+.1%} wall time ({snapshot['wall_time_with_s']:.1f} s vs {snapshot['wall_time_without_s']:.1f} s)."]
+    if "generation" in result:
+        gen = result["generation"]
+        lines.append(f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s.")
     return "\n".join(lines)

@@ -166,6 +166,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         "final": None,
         "best": None,
         "train_samples_per_s": None,
+        "train_throughput": [],
     }
     checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
     running_loss = torch.zeros((), device=device)
@@ -262,6 +263,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                     logged_samples += samples
                     samples_per_s = samples / (now - interval_start)
                     record["train_loss"].append([step, mean_loss])
+                    record["train_throughput"].append([step, samples_per_s])
                     logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
                     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
                     running_loss.zero_()
