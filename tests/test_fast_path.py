@@ -81,3 +81,12 @@ def test_compiled_training_forward_matches_eager(tiny_dataset, plain_run, tmp_pa
         assert a == pytest.approx(b, rel=0.05)  # fused kernels round differently; six steps compound it
     assert sorted(p.name for p in (tmp_path / "activations").iterdir()) == ["step_000003", "step_000004", "step_000006"]  # every 3 + validation at 4
     assert not any(k.startswith("_orig_mod") for k in _weights(tmp_path)["model"])
+
+
+def test_resident_memory_does_not_grow_with_the_data_set(tmp_path):
+    """A full epoch over 64 vs 640 samples (0.09 vs 0.9 GB on disk): the peak RSS stays put."""
+    from fwilab.benchmarking import rss_versus_size
+
+    small, large = rss_versus_size([64, 640], tmp_path, batch_size=16, extra=("model=reconstruction", "model.base_channels=8"))
+    assert large["data_gb"] - small["data_gb"] > 0.8 and large["steps"] == 40
+    assert large["peak_host_rss_gb"] - small["peak_host_rss_gb"] < 0.15

@@ -13,10 +13,12 @@ no physics, no deepwave needed), so the benchmark runs on a machine that only ha
 
 from __future__ import annotations
 
+import json
 import math
 import platform
-import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.device import resolve_device
 from fwilab.training.losses import WeightedL1L2
-from fwilab.training.loop import train
+from fwilab.training.loop import peak_rss_gb, train
 
 DATA_MIN, DATA_MAX = -26.48, 52.32
 
@@ -48,6 +50,7 @@ def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
         count = min(64, samples - start)
         seismic[start : start + count] = rng.standard_normal((count, 5, 1000, 70), dtype=np.float32) * 5.0
     seismic.flush()
+    del seismic  # unmap: the written pages leave this process's resident set
     velocity = np.sort(rng.uniform(1500, 4500, (samples, 1, 70, 1)), axis=2).repeat(70, axis=3).astype(np.float32)
     np.save(pair.velocity, velocity)
     write_split_file(root / "train.txt", [pair], root)
@@ -69,9 +72,9 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _memory(device: torch.device) -> dict[str, float]:
-    peak_rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    peak_rss = peak_rss_gb()
     gpu = torch.cuda.max_memory_allocated(device) / 1e9 if device.type == "cuda" else None
-    return {"peak_host_rss_gb": peak_rss_gb, "peak_gpu_gb": gpu}
+    return {"peak_host_rss_gb": peak_rss, "peak_gpu_gb": gpu}
 
 
 class NumpyTransformDataset(Dataset):
@@ -224,3 +227,26 @@ def markdown_table(result: dict[str, Any]) -> str:
         gen = result["generation"]
         lines.append(f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s.")
     return "\n".join(lines)
+
+
+def rss_versus_size(sizes: list[int], out_dir: Path, batch_size: int = 8, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Peak RSS of one full training epoch (fresh process each) on random splits of each size.
+
+    The splits are read sample by sample from disk, so the peak should not grow with the size.
+    """
+    rows = []
+    script = Path(__file__).resolve().parents[2] / "scripts" / "train.py"
+    for size in sizes:
+        with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
+            root = write_random_split(Path(scratch) / "data", size)
+            run_dir = Path(scratch) / "run"
+            subprocess.run(
+                [sys.executable, str(script), "data=curvefault_a", f"data.root={root}", "data.train_split=train.txt",
+                 "data.val_split=val.txt", f"data.val_samples={batch_size}", "trainer.device=cpu", "trainer.epochs=1",
+                 f"trainer.batch_size={batch_size}", "logger=none", "diagnostics=off", f"hydra.run.dir={run_dir}", *extra],
+                check=True, capture_output=True, timeout=3600,
+            )
+            record = json.loads((run_dir / "metrics.json").read_text())
+            rows.append({"samples": size, "data_gb": size * 5 * 1000 * 70 * 4 / 1e9, "peak_host_rss_gb": record["peak_host_rss_gb"],
+                         "steps": record["total_steps"]})
+    return rows

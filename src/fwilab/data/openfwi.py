@@ -9,6 +9,7 @@ numbered 1..K, with a family's train and test files given as inclusive number ra
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,23 @@ def _open_array(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
         raise DataError(f"{path} has dtype {array.dtype}; OpenFWI files are float32")
     if array.ndim != 4 or tuple(array.shape[1:]) != expected_shape:
         raise DataError(f"{path} has shape {tuple(array.shape)}; expected (n, {', '.join(map(str, expected_shape))})")
+    if not array.flags.c_contiguous:
+        raise DataError(f"{path} is stored in Fortran order; OpenFWI files are C-ordered (save with np.ascontiguousarray)")
     return array
+
+
+def read_sample(path: Path, array: np.memmap, row: int) -> np.ndarray:
+    """Sample ``row`` of a memory-mapped .npy file, read with pread into a private buffer.
+
+    Reading instead of touching the mapping keeps the file's pages out of this process's resident
+    set (they stay in the OS page cache), so a run's RSS is flat however large the data set is.
+    """
+    size = array[0].nbytes
+    with open(path, "rb") as handle:
+        data = os.pread(handle.fileno(), size, array.offset + row * size)
+    if len(data) != size:
+        raise DataError(f"{path} ends inside sample {row}; the file is truncated")
+    return np.frombuffer(bytearray(data), dtype=array.dtype).reshape(array.shape[1:])
 
 
 def open_pair(pair: FilePair) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +126,8 @@ def subset_indices(total: int, count: int | None, seed: int) -> np.ndarray:
 
 
 class OpenFWIDataset(Dataset):
-    """Samples from OpenFWI files, memory-mapped: memory does not grow with the data set.
+    """Samples from OpenFWI files, mapped for their headers and read sample by sample: resident
+    memory does not grow with the data set.
 
     Items are raw float32 ``(seismic, velocity)`` arrays; transforms run batched on the device.
     """
@@ -133,8 +151,10 @@ class OpenFWIDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         file_index, row = self.locate(index)
-        seismic, velocity = (np.array(array[row]) for array in self._arrays[file_index])
-        for array, path in ((seismic, self.pairs[file_index].seismic), (velocity, self.pairs[file_index].velocity)):
+        pair = self.pairs[file_index]
+        seismic_file, velocity_file = self._arrays[file_index]
+        seismic, velocity = read_sample(pair.seismic, seismic_file, row), read_sample(pair.velocity, velocity_file, row)
+        for array, path in ((seismic, pair.seismic), (velocity, pair.velocity)):
             if not np.isfinite(array).all():
                 raise DataError(f"{path} sample {row} holds NaN or Inf values")
         return torch.from_numpy(seismic), torch.from_numpy(velocity)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,20 @@ from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
 FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
+
+
+def peak_rss_gb() -> float:
+    """This program's peak resident memory so far, in GB.
+
+    Linux's VmHWM counts this program image only; ``ru_maxrss`` would also carry the peak of the
+    process that forked it across ``exec``.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
 def seed_everything(seed: int) -> None:
@@ -327,7 +342,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         if snapshots is not None:
             snapshots.close()
 
-    record.update(status="completed", wall_time_s=time.perf_counter() - started)
+    record.update(status="completed", wall_time_s=time.perf_counter() - started, peak_host_rss_gb=peak_rss_gb())
     if main:
         write_json(run_dir / "metrics.json", record)
     logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})

@@ -1,0 +1,29 @@
+"""Peak resident memory of a training epoch versus data-set size (random OpenFWI-shaped splits on disk):
+`python scripts/memory_scaling.py 512 2048 8192 [--out DIR] -- [train.py overrides]`. Writes memory_scaling.json."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fwilab.benchmarking import rss_versus_size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("sizes", type=int, nargs="+", help="numbers of samples")
+    parser.add_argument("--out", default="outputs/memory_scaling", help="where the scratch data and the JSON go")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="train.py overrides after --")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = rss_versus_size(args.sizes, out, args.batch_size, tuple(o for o in args.overrides if o != "--"))
+    (out / "memory_scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print("| samples | data GB | peak RSS GB |\n| ---: | ---: | ---: |")
+    print("\n".join(f"| {r['samples']} | {r['data_gb']:.2f} | {r['peak_host_rss_gb']:.2f} |" for r in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
