@@ -54,10 +54,12 @@ def test_every_data_option_composes_with_the_contract_keys(option):
     cfg = compose_train(f"data={option}", "data.train_samples=5000", "data.val_samples=500")
     for key in ("family", "root", "train_split", "val_split", "data_min", "data_max", "train_samples", "val_samples"):
         assert key in cfg.data.keys()
-    if option != "synthetic":
+    if cfg.data.synthetic is None:  # an OpenFWI family: published constants and the official split
         assert cfg.data.family == option and cfg.data.data_min < 0 < cfg.data.data_max
         first, last = cfg.data.val_files
         assert first == cfg.data.train_files[1] + 1 and last > first
+    else:  # generated on first use: constants come from its metadata
+        assert cfg.data.data_min is None and cfg.data.synthetic.n_train >= 1000
 
 
 def test_openfwi_curvefault_a_official_split():
