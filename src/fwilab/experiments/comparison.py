@@ -18,16 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import wandb
 from hydra.experimental.callback import Callback
-from hydra.utils import instantiate
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from scipy import stats
-from torch.utils.flop_counter import FlopCounterMode
 
+from fwilab.benchmarking import forward_flops
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json
@@ -35,14 +33,6 @@ from fwilab.logging.wandb_run import init_wandb_run, sweep_group
 from fwilab.plotting import figure_to_rgb
 
 log = logging.getLogger(__name__)
-
-
-def forward_flops(model_cfg: dict[str, Any]) -> int:
-    """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
-    model = instantiate(OmegaConf.create(model_cfg)).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 5, 1000, 70))
-    return int(counter.get_total_flops())
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -67,7 +57,7 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
         models[name] = {
             "seeds": sorted(runs),
             "parameters": first.metrics.get("parameters"),
-            "forward_gflops_per_sample": forward_flops(first.config["model"]) / 1e9,
+            "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"])) / 1e9,
             "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
             **{metric: _mean_std([run.value("final", metric) for run in runs.values()]) for metric in (*METRICS, "mae_ms")},
         }
