@@ -79,3 +79,15 @@ def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, mes
     with pytest.raises(ConfigError, match=message):
         train(tiny_train_config(tiny_dataset, override), tmp_path)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_bad_values_fail_before_any_data_is_generated(tmp_path):
+    from conftest import compose_train
+    from omegaconf import open_dict
+
+    cfg = compose_train("lr=-1", "logger=none")
+    with open_dict(cfg):
+        cfg.data.root = str(tmp_path / "never-generated")
+    with pytest.raises(ConfigError, match="lr=-1"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "never-generated").exists()

@@ -37,7 +37,6 @@ class LoaderBatches:
             drop_last=True,
             num_workers=num_workers,
             pin_memory=device.type == "cuda",
-            persistent_workers=False,
         )
 
     def after(self, step: int) -> Iterator[Batch]:

@@ -93,19 +93,22 @@ def _resume_path(resume: str | None, checkpoints: CheckpointDirectory) -> Path |
     return Path(resume)
 
 
-def _check_config(cfg: DictConfig, train_size: int) -> None:
+def _check_settings(cfg: DictConfig) -> None:
+    """Values that are wrong whatever the data: checked before any data is read or generated."""
     if not cfg.lr > 0:
         raise ConfigError(f"lr={cfg.lr} must be positive")
-    batch_size = cfg.trainer.batch_size
+    if cfg.trainer.max_steps is None and cfg.trainer.epochs < 1:
+        raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
+    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
+        raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
+
+
+def _check_batch_size(batch_size: int, train_size: int) -> None:
     if not 2 <= batch_size <= train_size:
         raise ConfigError(
             f"trainer.batch_size={batch_size} must be between 2 (BatchNorm needs two samples at the 1x1 bottleneck) "
             f"and the training split's {train_size} samples"
         )
-    if cfg.trainer.max_steps is None and cfg.trainer.epochs < 1:
-        raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
-    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
-        raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
@@ -123,17 +126,18 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     main = context.is_main
     if not main:
         logging.getLogger("fwilab").setLevel(logging.WARNING)  # rank 0 reports for everyone
-    if main:
+    else:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         except OSError as error:
             raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
+    _check_settings(cfg)
     seed_everything(cfg.seed)
     device = context.device
 
     data = build_data(cfg.data, seed=cfg.seed)
-    _check_config(cfg, len(data.train))
+    _check_batch_size(trainer.batch_size, len(data.train))
     normalizer = data.normalizer
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
     fast = resolve_fast_path(trainer, device, data.train)
