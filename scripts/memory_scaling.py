@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from fwilab.benchmarking import rss_versus_size
+from fwilab.errors import FwilabError
 
 
 def main() -> int:
@@ -14,11 +15,16 @@ def main() -> int:
     parser.add_argument("sizes", type=int, nargs="+", help="numbers of samples")
     parser.add_argument("--out", default="outputs/memory_scaling", help="where the scratch data and the JSON go")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="train.py overrides after --")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = rss_versus_size(args.sizes, out, args.batch_size, tuple(o for o in args.overrides if o != "--"))
+    try:
+        rows = rss_versus_size(args.sizes, out, args.batch_size, tuple(argv[split + 1 :]))
+    except FwilabError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     (out / "memory_scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
     print("| samples | data GB | peak RSS GB |\n| ---: | ---: | ---: |")
     print("\n".join(f"| {r['samples']} | {r['data_gb']:.2f} | {r['peak_host_rss_gb']:.2f} |" for r in rows))

@@ -33,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.device import resolve_device
+from fwilab.errors import FwilabError
 from fwilab.training.losses import WeightedL1L2
 from fwilab.training.loop import peak_rss_gb, train
 
@@ -240,12 +241,15 @@ def rss_versus_size(sizes: list[int], out_dir: Path, batch_size: int = 8, extra:
         with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
             root = write_random_split(Path(scratch) / "data", size)
             run_dir = Path(scratch) / "run"
-            subprocess.run(
+            finished = subprocess.run(
                 [sys.executable, str(script), "data=curvefault_a", f"data.root={root}", "data.train_split=train.txt",
                  "data.val_split=val.txt", f"data.val_samples={batch_size}", "trainer.device=cpu", "trainer.epochs=1",
                  f"trainer.batch_size={batch_size}", "logger=none", "diagnostics=off", f"hydra.run.dir={run_dir}", *extra],
-                check=True, capture_output=True, timeout=3600,
+                capture_output=True, text=True, timeout=3600,
             )
+            if finished.returncode != 0:
+                last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
+                raise FwilabError(f"training on {size} samples failed: {last}")
             record = json.loads((run_dir / "metrics.json").read_text())
             rows.append({"samples": size, "data_gb": size * 5 * 1000 * 70 * 4 / 1e9, "peak_host_rss_gb": record["peak_host_rss_gb"],
                          "steps": record["total_steps"]})
