@@ -1,13 +1,13 @@
 """Measure training throughput side by side (see conf/benchmark.yaml): `python scripts/benchmark.py [overrides]`.
 Writes benchmark.json and benchmark.md to the run directory and prints the table."""
 
-import json
 
 import hydra
 from omegaconf import DictConfig
 
 from fwilab.benchmarking import markdown_table, run_benchmarks
 from fwilab.cli import hydra_task, run_dir
+from fwilab.io import write_json
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
@@ -15,7 +15,7 @@ from fwilab.cli import hydra_task, run_dir
 def main(cfg: DictConfig) -> dict:
     result = run_benchmarks(cfg.benchmark, cfg, run_dir())
     table = markdown_table(result)
-    (run_dir() / "benchmark.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(run_dir() / "benchmark.json", result)
     (run_dir() / "benchmark.md").write_text(table + "\n")
     print(table)
     return result

@@ -2,12 +2,12 @@
 `python scripts/memory_scaling.py 512 2048 8192 [--out DIR] -- [train.py overrides]`. Writes memory_scaling.json."""
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from fwilab.benchmarking import rss_versus_size
 from fwilab.errors import FwilabError
+from fwilab.io import write_json
 
 
 def main() -> int:
@@ -25,7 +25,7 @@ def main() -> int:
     except FwilabError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    (out / "memory_scaling.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(out / "memory_scaling.json", rows)
     print("| samples | data GB | peak RSS GB |\n| ---: | ---: | ---: |")
     print("\n".join(f"| {r['samples']} | {r['data_gb']:.2f} | {r['peak_host_rss_gb']:.2f} |" for r in rows))
     return 0

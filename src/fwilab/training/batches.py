@@ -41,12 +41,9 @@ class LoaderBatches:
 
     def after(self, step: int) -> Iterator[Batch]:
         """(epoch, seismic, velocity) on the device for steps step + 1, step + 2, ..."""
-        epoch, offset = divmod(step, self.sampler.batches_per_epoch)
-        while True:
-            self.sampler.set_position(epoch, offset)
+        for epoch in self.sampler.epochs_after(step):
             for seismic, velocity in self.loader:
                 yield epoch, seismic.to(self.device, non_blocking=True), velocity.to(self.device, non_blocking=True)
-            epoch, offset = epoch + 1, 0
 
 
 class ResidentBatches:
@@ -68,15 +65,12 @@ class ResidentBatches:
         log.info("training split resident on %s: %d samples, %.2f GB as %s", device, n, self.seismic.nbytes / 1e9, storage_dtype)
 
     def after(self, step: int) -> Iterator[Batch]:
-        epoch, offset = divmod(step, self.sampler.batches_per_epoch)
         size = self.sampler.batch_size
-        while True:
-            self.sampler.set_position(epoch, offset)
+        for epoch in self.sampler.epochs_after(step):
             order = torch.tensor(list(self.sampler), dtype=torch.long, device=self.device)
             for start in range(0, len(order), size):
                 index = order[start : start + size]
                 yield epoch, self.seismic[index].float(), self.velocity[index]
-            epoch, offset = epoch + 1, 0
 
 
 def split_fits_on_device(dataset: OpenFWIDataset, device: torch.device, storage_dtype: str, share: float = 0.5) -> bool:

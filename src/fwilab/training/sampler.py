@@ -34,6 +34,14 @@ class ResumableShuffleSampler(Sampler[int]):
     def set_position(self, epoch: int, batch: int = 0) -> None:
         self.epoch, self.start_batch = epoch, batch
 
+    def epochs_after(self, step: int) -> Iterator[int]:
+        """Positions the sampler just after global step ``step``, then at each following epoch; yields the epoch."""
+        epoch, offset = divmod(step, self.batches_per_epoch)
+        while True:
+            self.set_position(epoch, offset)
+            yield epoch
+            epoch, offset = epoch + 1, 0
+
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator)
