@@ -3,13 +3,19 @@
 import json
 import subprocess
 import sys
+import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
+from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, select_layers, unwrap
+from fwilab.diagnostics.snapshots import ActivationSnapshots
+from fwilab.logging import BackgroundLogger, RunLogger
 from fwilab.models import ConvBlock, DeconvBlock, InversionNet, ReconstructionNet
 from fwilab.training.loop import train
 
@@ -105,4 +111,44 @@ def test_snapshots_do_not_change_training(tiny_dataset, tmp_path):
     off = torch.load(tmp_path / "off" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(on[k], off[k]) for k in on)
     assert len(list((tmp_path / "on" / "activations").iterdir())) == 6
+    assert [step for step, _ in with_snapshots["snapshot_blocked_s"]] == [1, 2, 3, 4, 5, 6]
     assert not (tmp_path / "off" / "activations").exists()
+
+
+class CallRecordingLogger(RunLogger):
+    def __init__(self):
+        self.calls = []
+
+    def log_metrics(self, metrics, step):
+        self.calls.append(("metrics", step, threading.current_thread().name))
+
+    def log_images(self, images, step):
+        assert "velocity/sample0" in images
+        self.calls.append(("images", step, threading.current_thread().name))
+
+    def finish(self, status):
+        self.calls.append(("finish", status, threading.current_thread().name))
+
+
+def test_snapshots_render_and_log_on_the_worker_in_call_order(small_net, caplog):
+    gate = threading.Event()
+    cfg = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "diagnostics" / "default.yaml"), {"types": ["fwilab.models.ConvBlock"]})
+    snapshots = ActivationSnapshots(small_net, torch.randn(2, 5, 1000, 70), torch.full((2, 1, 70, 70), 3000.0), Normalizer(-26.48, 52.32), cfg)
+
+    def held_pictures(snapshot, step):
+        assert gate.wait(30)
+        return snapshots.pictures(snapshot, step)
+
+    inner = CallRecordingLogger()
+    logger = BackgroundLogger(inner)
+    logger.log_metrics({"val/mae": 0.3}, 10)
+    logger.log_rendered(partial(held_pictures, snapshots.capture(), 10), 10)  # returns while the rendering is held
+    logger.log_rendered(lambda: 1 / 0, 15)  # a broken picture is warned about, not raised
+    logger.log_metrics({"train/loss": 0.5}, 20)
+    assert ("metrics", 20) not in [call[:2] for call in inner.calls]  # queued behind the held picture
+    gate.set()
+    logger.finish("completed")
+    assert [call[:2] for call in inner.calls] == [("metrics", 10), ("images", 10), ("metrics", 20), ("finish", "completed")]
+    assert all(call[2].startswith("fwilab-log") for call in inner.calls)
+    assert "rendering the snapshot of step 15 failed (ZeroDivisionError" in caplog.text
+    snapshots.close()

@@ -6,6 +6,7 @@ from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError
+from fwilab.training.batches import prefetch_to_device
 from fwilab.training.loop import train
 from fwilab.training.performance import resolve_fast_path
 
@@ -34,6 +35,22 @@ def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
 def test_bad_switch_values_are_named(tiny_dataset, tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"trainer.{key}={value!r}"):
         train(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
+
+
+def test_prefetch_hands_over_every_batch_in_order_with_the_next_already_read():
+    read = []
+
+    def source():
+        for k in range(5):
+            read.append(k)
+            yield k // 2, torch.full((2, 3), float(k)), torch.full((2, 1), -float(k))
+
+    handed = []
+    for epoch, seismic, velocity in prefetch_to_device(source(), torch.device("cpu")):
+        handed.append((epoch, seismic[0, 0].item(), velocity[0, 0].item()))
+        assert len(read) == min(len(handed) + 1, 5)  # batch k + 1 is in flight while k is used
+    assert handed == [(k // 2, float(k), -float(k)) for k in range(5)]
+    assert list(prefetch_to_device(iter([]), torch.device("cpu"))) == []
 
 
 def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run, tmp_path):

@@ -3,10 +3,15 @@
 The probe batch is the first ``max_samples`` validation samples, so pictures compare across
 steps and across runs on the same data. Activations are rendered for the first probe sample (a
 labelled montage and a PCA-RGB picture per layer; a 1 x 1 bottleneck gets only a montage of its
-channel values); every probe sample gets a velocity panel.
+channel values); every probe sample gets a velocity panel. During training only the capture runs
+on the training thread; rendering and logging run on the logger's worker thread
+(``fwilab.logging.background``), so a snapshot costs training about one forward pass on the probe
+batch.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
@@ -15,8 +20,10 @@ from omegaconf import DictConfig
 from torch import nn
 
 from fwilab.data.transforms import Normalizer
-from fwilab.diagnostics.activations import ActivationRecorder
+from fwilab.diagnostics.activations import ActivationRecorder, Snapshot
 from fwilab.diagnostics.render import PCABasis, render_montage, render_pca_rgb, render_velocity_panel
+
+log = logging.getLogger(__name__)
 
 MONTAGE_TILE_PIXELS = 32
 PCA_IMAGE_PIXELS = 160
@@ -50,7 +57,14 @@ class ActivationSnapshots:
 
     def take(self) -> tuple[dict[str, np.ndarray], list[str]]:
         """Snapshot the probe batch and render it."""
-        snapshot = self.recorder.snapshot(self.probe_inputs, mode=self.cfg.mode)
+        return self.render(self.capture())
+
+    def capture(self) -> Snapshot:
+        """The probe batch's hooked activations and prediction, copied to the CPU."""
+        return self.recorder.snapshot(self.probe_inputs, mode=self.cfg.mode)
+
+    def render(self, snapshot: Snapshot) -> tuple[dict[str, np.ndarray], list[str]]:
+        """{image key: RGB array} and flags; call in capture order (PCA signs follow the previous snapshot)."""
         images: dict[str, np.ndarray] = {}
         flags: list[str] = []
         for layer, activations in snapshot.activations.items():
@@ -77,6 +91,14 @@ class ActivationSnapshots:
             flags += [f"velocity sample {index} {flag}" for flag in panel.flags]
         return images, flags
 
+    def pictures(self, snapshot: Snapshot, step: int) -> dict[str, np.ndarray]:
+        """The rendered snapshot of ``step``, with a warning for every flagged layer or panel."""
+        images, flags = self.render(snapshot)
+        for flag in flags:
+            log.warning("step %d snapshot: %s", step, flag)
+        return images
+
     def close(self) -> None:
         self.recorder.close()
+
 

@@ -1,5 +1,6 @@
 """Run logging: PNGs and JSON in the run directory, and Weights & Biases runs (offline by default)."""
 
+from fwilab.logging.background import BackgroundLogger
 from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger, build_logger
 
-__all__ = ["FanOutLogger", "LocalImageLogger", "RunLogger", "build_logger"]
+__all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "build_logger"]

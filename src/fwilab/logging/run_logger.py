@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ class RunLogger:
 
     def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
         pass
+
+    def log_rendered(self, render: Callable[[], dict[str, np.ndarray]], step: int) -> None:
+        """Log the pictures ``render()`` makes; a logger may make them later, on another thread."""
+        self.log_images(render(), step)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass

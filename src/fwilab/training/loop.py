@@ -19,6 +19,7 @@ import math
 import random
 import resource
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import write_json
-from fwilab.logging import RunLogger, build_logger
+from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.batches import LoaderBatches, ResidentBatches
 from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
@@ -186,6 +187,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         "best": None,
         "train_samples_per_s": None,
         "train_throughput": [],
+        "snapshot_blocked_s": [],
     }
     checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
     running_loss = torch.zeros((), device=device)
@@ -205,7 +207,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
-        record = state["record"]
+        record.update(state["record"])  # keys added since that checkpoint keep their fresh values
         running_loss += state["running_loss"]
         running_steps = state["running_steps"]
         start_step = state["step"]
@@ -240,7 +242,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         probe_seismic, probe_velocity = next(iter(val_loader))
         probe_inputs = normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(device))
         snapshots = ActivationSnapshots(model, probe_inputs, probe_velocity, normalizer, cfg.diagnostics)
-    logger = build_logger(cfg, run_dir) if main else RunLogger()
+    logger = BackgroundLogger(build_logger(cfg, run_dir)) if main else RunLogger()
     guard = NonFiniteGuard(trainer.skip_nonfinite_steps, device)
     grad_clip = trainer.grad_clip_norm or math.inf
 
@@ -298,11 +300,10 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                     continue
                 pause = time.perf_counter()
                 guard.check()
-                if snapshotting:
-                    images, flags = snapshots.take()
-                    logger.log_images(images, step)
-                    for flag in flags:
-                        log.warning("step %d snapshot: %s", step, flag)
+                if snapshotting:  # the training thread only captures; the logger's worker renders
+                    snapshot_start = time.perf_counter()
+                    logger.log_rendered(partial(snapshots.pictures, snapshots.capture(), step), step)
+                    record["snapshot_blocked_s"].append([step, time.perf_counter() - snapshot_start])
                 if validating:
                     metrics = evaluate(model, val_loader, normalizer, device, context)
                     logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
