@@ -28,10 +28,10 @@ def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
     from fwilab.data.build import build_data
 
     fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data, seed=0).train)
-    assert (fast.precision, fast.channels_last, fast.compile, fast.data_on_device, fast.storage_dtype) == ("fp32", False, False, False, "float32")
+    assert (fast.precision, fast.channels_last, fast.compile, fast.data_on_device, fast.storage_dtype, fast.loader_workers) == ("fp32", False, False, False, "float32", 0)
 
 
-@pytest.mark.parametrize("key, value", [("precision", "fp8"), ("channels_last", "yes"), ("device_data_dtype", "int8")])
+@pytest.mark.parametrize("key, value", [("precision", "fp8"), ("channels_last", "yes"), ("device_data_dtype", "int8"), ("num_workers", "many")])
 def test_bad_switch_values_are_named(tiny_dataset, tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"trainer.{key}={value!r}"):
         train(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
@@ -51,6 +51,12 @@ def test_prefetch_hands_over_every_batch_in_order_with_the_next_already_read():
         assert len(read) == min(len(handed) + 1, 5)  # batch k + 1 is in flight while k is used
     assert handed == [(k // 2, float(k), -float(k)) for k in range(5)]
     assert list(prefetch_to_device(iter([]), torch.device("cpu"))) == []
+
+
+def test_loader_workers_give_the_same_run(tiny_dataset, plain_run, tmp_path):
+    _, plain = plain_run
+    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.num_workers=2"), tmp_path)
+    assert run["train_loss"] == plain["train_loss"] and run["final"] == plain["final"]
 
 
 def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run, tmp_path):
@@ -106,4 +112,4 @@ def test_resident_memory_does_not_grow_with_the_data_set(tmp_path):
 
     small, large = rss_versus_size([64, 640], tmp_path, batch_size=16, extra=("model=reconstruction", "model.base_channels=8"))
     assert large["data_gb"] - small["data_gb"] > 0.8 and large["steps"] == 40
-    assert large["peak_host_rss_gb"] - small["peak_host_rss_gb"] < 0.15
+    assert large["peak_host_rss_gb"] - small["peak_host_rss_gb"] < 0.15, (small, large)

@@ -38,6 +38,7 @@ class LoaderBatches:
             sampler=sampler,
             drop_last=True,
             num_workers=num_workers,
+            persistent_workers=num_workers > 0,
             pin_memory=device.type == "cuda",
         )
 

@@ -145,9 +145,9 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     if fast.data_on_device:
         source = ResidentBatches(data.train, sampler, device, fast.storage_dtype)
     else:
-        source = LoaderBatches(data.train, sampler, trainer.num_workers, device)
+        source = LoaderBatches(data.train, sampler, fast.loader_workers, device)
     val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
-    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=trainer.num_workers)
+    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=fast.loader_workers, persistent_workers=fast.loader_workers > 0)
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
     val_every = trainer.val_every_steps or steps_per_epoch

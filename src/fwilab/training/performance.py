@@ -2,12 +2,14 @@
 
 ``auto`` means: on a GPU, bf16 autocast (fp32 where bf16 is unsupported), channels_last,
 torch.compile and the training split resident on the device when it takes at most half the free
-memory (stored as bf16); on a CPU, the plain fp32 eager path reading memory-mapped files.
+memory (stored as bf16), else DataLoader workers feeding pinned memory; on a CPU, the plain fp32
+eager path reading memory-mapped files in the training process (workers would take its cores).
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+import os
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +20,7 @@ from fwilab.errors import ConfigError
 from fwilab.training.batches import STORAGE_DTYPES, split_fits_on_device
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+MAX_AUTO_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class FastPath:
     compile: bool
     data_on_device: bool
     storage_dtype: str
+    loader_workers: int
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """Mixed-precision autocast for the forward pass and loss (nothing in fp32)."""
@@ -40,6 +44,14 @@ def _switch(value: str | bool, key: str, on_gpu: bool) -> bool:
     if isinstance(value, bool):
         return value
     raise ConfigError(f"trainer.{key}={value!r} must be auto, true or false")
+
+
+def _loader_workers(value: str | int, on_gpu: bool, data_on_device: bool) -> int:
+    if value == "auto":
+        return min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))) if on_gpu and not data_on_device else 0
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ConfigError(f"trainer.num_workers={value!r} must be auto or a whole number >= 0")
 
 
 def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: OpenFWIDataset) -> FastPath:
@@ -62,4 +74,5 @@ def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: Open
         compile=_switch(trainer.compile, "compile", on_gpu),
         data_on_device=data_on_device,
         storage_dtype=storage,
+        loader_workers=_loader_workers(trainer.num_workers, on_gpu, data_on_device),
     )
