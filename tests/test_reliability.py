@@ -95,13 +95,21 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_datas
     _assert_same_run(run_dir, reference_run)
 
 
-@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGUSR1])
-def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference_run, tmp_path, signal_number):
+@pytest.mark.parametrize("signal_number, workers, whole_group", [
+    (signal.SIGTERM, 0, False),
+    (signal.SIGUSR1, 0, False),
+    (signal.SIGTERM, 2, True),  # scancel / a terminal signals every process, DataLoader workers included
+])
+def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference_run, tmp_path, signal_number, workers, whole_group):
     run_dir = tmp_path / "preempted"
-    process = subprocess.Popen(_command(tiny_dataset, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(_command(tiny_dataset, run_dir, f"trainer.num_workers={workers}"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=whole_group)
     _wait_for_checkpoints(run_dir, 3, process)
     sent = time.monotonic()
-    process.send_signal(signal_number)
+    if whole_group:
+        os.killpg(process.pid, signal_number)
+    else:
+        process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert time.monotonic() - sent < 10

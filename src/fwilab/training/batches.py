@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.training.preemption import ignore_preemption_signals
 from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class LoaderBatches:
             drop_last=True,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
+            worker_init_fn=ignore_preemption_signals,
             pin_memory=device.type == "cuda",
         )
 

@@ -44,7 +44,7 @@ from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, loa
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.metrics import MetricAccumulator
 from fwilab.training.performance import resolve_fast_path
-from fwilab.training.preemption import PreemptionWatch
+from fwilab.training.preemption import PreemptionWatch, ignore_preemption_signals
 from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,8 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     else:
         source = LoaderBatches(data.train, sampler, fast.loader_workers, device)
     val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
-    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=fast.loader_workers, persistent_workers=fast.loader_workers > 0)
+    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=fast.loader_workers,
+                            persistent_workers=fast.loader_workers > 0, worker_init_fn=ignore_preemption_signals)
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
     val_every = trainer.val_every_steps or steps_per_epoch
