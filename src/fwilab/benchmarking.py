@@ -178,8 +178,9 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
             add(name, measured)
         last = list(cfg.configurations.values())[-1]
         snapshot_steps = cfg.snapshots_per_run * cfg.snapshot_every
+        plain = loop_throughput(train_cfg, root, Path(scratch) / "no_snapshots", dict(last), snapshot_steps, cfg.warmup_steps, None)
         snapshots = loop_throughput(train_cfg, root, Path(scratch) / "snapshots", dict(last), snapshot_steps, cfg.warmup_steps, cfg.snapshot_every)
-        result["snapshot_overhead"] = snapshot_overhead(result["rows"][-1], snapshots, cfg.snapshot_every, cfg.batch_size)
+        result["snapshot_overhead"] = snapshot_overhead(plain, snapshots, cfg.snapshot_every, cfg.batch_size)
         result["snapshot_overhead"]["configuration"] = list(cfg.configurations)[-1]
     if cfg.generation.n_models:
         result["generation"] = generation_throughput(cfg.generation.family, cfg.generation.n_models, cfg.generation.batch_size, device)
@@ -187,7 +188,8 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
 
 
 def snapshot_overhead(plain: dict[str, Any], with_snapshots: dict[str, Any], every: int, batch_size: int) -> dict[str, Any]:
-    """The cost of snapshots every ``every`` steps, as a share of training time, in two parts.
+    """The cost of snapshots every ``every`` steps, as a share of training time, in two parts
+    (``plain`` and ``with_snapshots``: the same configuration and number of steps).
 
     * blocked: the training thread's own time per snapshot (capture, waiting for the worker thread's
       rendering, logging), timed in the loop, median over the snapshots taken during training (the
