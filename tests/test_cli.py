@@ -115,6 +115,24 @@ def test_generate_data_cli_with_preview(tmp_path):
     assert refused.returncode == 1 and "choose one of" in refused.stderr
 
 
+def test_benchmark_runs_where_deepwave_is_missing(tmp_path):
+    """GPU machines may lack deepwave: the benchmark makes its own data, and generation says what is missing."""
+    shadow = tmp_path / "no_deepwave"
+    shadow.mkdir()
+    (shadow / "deepwave.py").write_text("raise ImportError('No module named deepwave')\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
+    common = ["device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2", "benchmark.steps=1",
+              "benchmark.warmup_steps=1", "benchmark.samples=4", "benchmark.reference_workers=0", "benchmark.snapshot_every=1",
+              "benchmark.snapshots_per_run=1", "~benchmark.configurations.bf16_cl_resident_compile"]
+    result = run("benchmark.py", *common, "benchmark.generation.n_models=0", f"hydra.run.dir={tmp_path / 'ok'}", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "generation" not in json.loads((tmp_path / "ok" / "benchmark.json").read_text())
+    refused = run("benchmark.py", *common, "benchmark.generation.n_models=2", f"hydra.run.dir={tmp_path / 'gen'}", env=env)
+    assert refused.returncode == 1 and "needs deepwave" in refused.stderr and "pip install deepwave" in refused.stderr
+    assert "parameters) on cpu" in (tmp_path / "ok" / "benchmark.log").read_text()
+    assert "parameters) on cpu" not in (tmp_path / "gen" / "benchmark.log").read_text()  # refused before any training
+
+
 def test_benchmark_runs_every_configuration_on_cpu(tmp_path):
     result = run(
         "benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2",

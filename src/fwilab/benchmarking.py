@@ -32,6 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from fwilab.data.openfwi import FilePair, write_split_file
+from fwilab.data.synthetic.forward import import_deepwave, simulate_shot_gathers
+from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
 from fwilab.training.losses import WeightedL1L2
@@ -147,6 +149,8 @@ def loop_throughput(train_cfg: DictConfig, root: Path, run_dir: Path, overrides:
 def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
     device = resolve_device(train_cfg.trainer.device)
+    if cfg.generation.n_models:
+        import_deepwave()  # before minutes of training, not after
     flops = forward_flops(train_cfg.model)
     result: dict[str, Any] = {
         "device": str(device),
@@ -219,9 +223,6 @@ def snapshot_overhead(plain: dict[str, Any], with_snapshots: dict[str, Any], eve
 
 def generation_throughput(family: str, n_models: int, batch_size: int, device: torch.device) -> dict[str, Any]:
     """Velocity models per second through the deepwave forward model (5 shots each)."""
-    from fwilab.data.synthetic.forward import simulate_shot_gathers  # deepwave: absent on bare GPU boxes
-    from fwilab.data.synthetic.velocity import velocity_models
-
     velocity = torch.from_numpy(velocity_models(np.random.default_rng(0), family, n_models))
     simulate_shot_gathers(velocity[:1].to(device))
     _synchronize(device)

@@ -19,9 +19,11 @@ medium (the fastest top layer of CurveFault-A, whose direct wave sets the data m
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
 
-import deepwave
 import torch
+
+from fwilab.errors import FwilabError
 
 SOURCE_X = (0, 17, 34, 52, 69)
 N_SOURCES = len(SOURCE_X)
@@ -38,9 +40,18 @@ PML_WIDTH = 20
 SOURCE_AMPLITUDE = 1.10125
 
 
+def import_deepwave() -> ModuleType:
+    """deepwave, imported on first use: training on existing files or benchmarking must not need it."""
+    try:
+        import deepwave
+    except ImportError as error:
+        raise FwilabError(f"generating synthetic data needs deepwave ({error}): pip install deepwave") from None
+    return deepwave
+
+
 def ricker_wavelet(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The source time function (N_TIME,), scaled by the calibrated source amplitude."""
-    return SOURCE_AMPLITUDE * deepwave.wavelets.ricker(PEAK_FREQUENCY_HZ, N_TIME, DT_S, PEAK_TIME_S, dtype=dtype)
+    return SOURCE_AMPLITUDE * import_deepwave().wavelets.ricker(PEAK_FREQUENCY_HZ, N_TIME, DT_S, PEAK_TIME_S, dtype=dtype)
 
 
 def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:
@@ -61,6 +72,7 @@ def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:
     receiver_locations[:, :, 0] = SOURCE_DEPTH_CELLS
     receiver_locations[:, :, 1] = torch.arange(N_RECEIVERS, device=device)
     amplitudes = ricker_wavelet().to(device).expand(n_shots, 1, N_TIME).contiguous()
+    deepwave = import_deepwave()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", deepwave.DeepwaveWarning)
         result = deepwave.scalar(
