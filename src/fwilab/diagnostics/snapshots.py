@@ -100,5 +100,3 @@ class ActivationSnapshots:
 
     def close(self) -> None:
         self.recorder.close()
-
-
