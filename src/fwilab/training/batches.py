@@ -27,6 +27,12 @@ Batch = tuple[int, torch.Tensor, torch.Tensor]
 STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def worker_settings(num_workers: int) -> dict[str, Any]:
+    """DataLoader arguments for ``num_workers`` workers: kept across epochs, and deaf to the
+    preemption signals so that a signal to the whole process group still ends in a checkpoint."""
+    return {"num_workers": num_workers, "persistent_workers": num_workers > 0, "worker_init_fn": ignore_preemption_signals}
+
+
 class LoaderBatches:
     """Batches read by a DataLoader (pinned memory and asynchronous copies when the device is a GPU)."""
 
@@ -38,10 +44,8 @@ class LoaderBatches:
             batch_size=sampler.batch_size,
             sampler=sampler,
             drop_last=True,
-            num_workers=num_workers,
-            persistent_workers=num_workers > 0,
-            worker_init_fn=ignore_preemption_signals,
             pin_memory=device.type == "cuda",
+            **worker_settings(num_workers),
         )
 
     def after(self, step: int) -> Iterator[Batch]:

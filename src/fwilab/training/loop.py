@@ -39,12 +39,12 @@ from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import write_json
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.training.distributed import DistributedContext, init_distributed
-from fwilab.training.batches import LoaderBatches, ResidentBatches
+from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.metrics import MetricAccumulator
 from fwilab.training.performance import resolve_fast_path
-from fwilab.training.preemption import PreemptionWatch, ignore_preemption_signals
+from fwilab.training.preemption import PreemptionWatch
 from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     else:
         source = LoaderBatches(data.train, sampler, fast.loader_workers, device)
     val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
-    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, num_workers=fast.loader_workers,
-                            persistent_workers=fast.loader_workers > 0, worker_init_fn=ignore_preemption_signals)
+    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, **worker_settings(fast.loader_workers))
     steps_per_epoch = sampler.batches_per_epoch
     total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
     val_every = trainer.val_every_steps or steps_per_epoch
