@@ -1,9 +1,10 @@
-"""Validation metrics in OpenFWI's conventions, accumulated over a whole split.
+"""Validation metrics in OpenFWI's conventions (its ``test.py`` and ``pytorch_ssim``), over a whole split.
 
-MAE and RMSE on normalized [-1, 1] maps (OpenFWI's tables) and in m/s; SSIM on maps rescaled to
-[0, 1] with an 11 x 11 Gaussian window, sigma 1.5, computed by pytorch-msssim. pytorch-msssim
-averages SSIM over the valid (un-padded) region; OpenFWI's pytorch_ssim zero-pads the borders,
-which gives slightly different values near the map edges.
+MAE, MSE and RMSE are taken on velocity normalized to [-1, 1], the numbers of OpenFWI's tables
+(also given in m/s). SSIM is OpenFWI's: maps rescaled to [0, 1] with ``x / 2 + 0.5``, local
+statistics from an 11 x 11 Gaussian window (sigma 1.5) convolved with zero padding, C1 = 0.01²,
+C2 = 0.03², and the SSIM map averaged over every pixel of every sample. (pytorch-msssim or
+scikit-image average over the un-padded region only and give lower values for the same maps.)
 """
 
 from __future__ import annotations
@@ -12,16 +13,42 @@ import math
 from collections.abc import Callable
 
 import torch
-from pytorch_msssim import ssim
+import torch.nn.functional as F
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_C1 = 0.01**2
+SSIM_C2 = 0.03**2
+
+
+def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """The (1, 1, size, size) normalized Gaussian window of OpenFWI's ``pytorch_ssim``."""
+    offsets = torch.arange(size, dtype=torch.float64) - size // 2
+    line = torch.exp(-offsets.square() / (2 * sigma**2))
+    line = line / line.sum()
+    return torch.outer(line, line)[None, None]
 
 
 def ssim_per_sample(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """SSIM of each map pair, both (N, 1, H, W) in [0, 1]."""
-    return ssim(prediction, target, data_range=1.0, size_average=False, win_size=11, win_sigma=1.5)
+    """OpenFWI's SSIM of each map pair, both (N, 1, H, W) in [0, 1], computed in float64."""
+    x, y = prediction.double(), target.double()
+    window = gaussian_window().to(x.device)
+
+    def local_mean(image: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(image, window, padding=SSIM_WINDOW // 2)
+
+    mu_x, mu_y = local_mean(x), local_mean(y)
+    var_x = local_mean(x * x) - mu_x.square()
+    var_y = local_mean(y * y) - mu_y.square()
+    covariance = local_mean(x * y) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + SSIM_C1) * (2 * covariance + SSIM_C2)) / (
+        (mu_x.square() + mu_y.square() + SSIM_C1) * (var_x + var_y + SSIM_C2)
+    )
+    return ssim_map.flatten(1).mean(dim=1)
 
 
 class MetricAccumulator:
-    """Sums errors over batches; ``compute`` gives split-level MAE, RMSE (normalized and m/s) and SSIM."""
+    """Sums errors over batches; ``compute`` gives split-level MAE, MSE, RMSE (normalized and m/s) and SSIM."""
 
     def __init__(self, ms_per_unit: float):
         self.ms_per_unit = ms_per_unit
@@ -34,11 +61,10 @@ class MetricAccumulator:
     @torch.no_grad()
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch of normalized maps (N, 1, 70, 70) in [-1, 1]."""
-        prediction, target = prediction.float(), target.float()
-        difference = prediction - target
+        difference = prediction.double() - target.double()
         self.abs_error += difference.abs().sum().item()
         self.squared_error += difference.square().sum().item()
-        self.ssim_sum += ssim_per_sample((prediction + 1) / 2, (target + 1) / 2).sum().item()
+        self.ssim_sum += ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).sum().item()
         self.pixels += difference.numel()
         self.samples += prediction.shape[0]
 
@@ -49,9 +75,11 @@ class MetricAccumulator:
             totals = reduce(totals)
         abs_error, squared_error, ssim_sum, pixels, samples = totals.tolist()
         mae = abs_error / pixels
-        rmse = math.sqrt(squared_error / pixels)
+        mse = squared_error / pixels
+        rmse = math.sqrt(mse)
         return {
             "mae": mae,
+            "mse": mse,
             "rmse": rmse,
             "ssim": ssim_sum / samples,
             "mae_ms": mae * self.ms_per_unit,
