@@ -27,7 +27,7 @@ def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
     cfg = tiny_train_config(tiny_dataset)
     from fwilab.data.build import build_data
 
-    fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data, seed=0).train)
+    fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train)
     assert (fast.precision, fast.channels_last, fast.compile, fast.data_on_device, fast.storage_dtype, fast.loader_workers) == ("fp32", False, False, False, "float32", 0)
 
 

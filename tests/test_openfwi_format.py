@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from fwilab.data.openfwi import FilePair, OpenFWIDataset, official_pairs, read_split_file, subset_indices
+from omegaconf import open_dict
+
+from conftest import compose_train
+from fwilab.data.build import build_data
+from fwilab.data.openfwi import FilePair, OfficialLayout, OpenFWIDataset, official_pairs, read_split_file, subset_indices
 from fwilab.errors import DataError
+from openfwi_download import FAMILIES, relative_names, write_download, write_openfwi_split_files
 
 
 def _write_pair(root, number, n=3, seismic=None, velocity=None, subdirs=False):
@@ -22,14 +27,72 @@ def _write_pair(root, number, n=3, seismic=None, velocity=None, subdirs=False):
 
 
 @pytest.mark.parametrize("subdirs", [False, True])
-def test_official_layout_is_found_without_a_split_file(tmp_path, subdirs):
+def test_numbered_layout_is_found_with_or_without_subfolders(tmp_path, subdirs):
     pairs = [_write_pair(tmp_path, n, subdirs=subdirs) for n in (1, 2, 3)]
-    assert official_pairs(tmp_path, 2, 3) == pairs[1:]
-    dataset = OpenFWIDataset(official_pairs(tmp_path, 1, 3))
-    assert len(dataset) == 9
+    layout = OfficialLayout("numbered", train=(1, 2), val=(3, 3))
+    assert official_pairs(tmp_path, layout, "train") == pairs[:2]
+    dataset = OpenFWIDataset(official_pairs(tmp_path, layout, "train"))
+    assert len(dataset) == 6
     seismic, velocity = dataset[4]  # second sample of file 2
     assert torch.equal(seismic, torch.from_numpy(np.load(pairs[1].seismic)[1]))
     assert velocity.shape == (1, 70, 70)
+
+
+def _data_config(family: str, root, *overrides: str):
+    cfg = compose_train(f"data={family}", *overrides).data
+    with open_dict(cfg):
+        cfg.root = str(root)
+    return cfg
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_loads_its_official_download_without_a_split_file(tmp_path, family):
+    root = write_download(tmp_path, family)
+    data = build_data(_data_config(family, root))
+    for split, dataset in (("train", data.train), ("val", data.val)):
+        expected = [FilePair(root / s, root / v) for s, v in relative_names(family, split)]
+        assert dataset.pairs == expected, split
+    assert (len(data.train), len(data.val)) == {"FlatVel": (48, 12), "CurveVel": (48, 12), "Style": (120, 14)}.get(root.name[:-2], (96, 12))
+    velocity_labels = {float(data.val[k][1][0, 0, 0]) for k in range(len(data.val))}
+    assert len(velocity_labels) == len(data.val)  # every file read, none twice
+
+
+@pytest.mark.parametrize("family", ["curvefault_b", "flatvel_a"])
+def test_openfwis_own_split_files_work_as_they_are(tmp_path, family, caplog):
+    root = write_download(tmp_path, family)
+    split_files = write_openfwi_split_files(root, family, tmp_path)
+    cfg = _data_config(family, root, f"data.train_split={split_files['train']}", f"data.val_split={split_files['val']}")
+    with caplog.at_level("INFO", logger="fwilab.data.openfwi"):
+        data = build_data(cfg)
+    assert data.val.pairs == [FilePair(root / s, root / v) for s, v in relative_names(family, "val")]
+    assert "do not exist" in caplog.text and str(root) in caplog.text
+
+
+def test_split_file_entry_found_nowhere_is_named(tmp_path):
+    root = write_download(tmp_path, "curvefault_a")
+    split_files = write_openfwi_split_files(root, "curvefault_a", tmp_path)
+    (root / "vel3_1_33.npy").unlink()
+    cfg = _data_config("curvefault_a", root, f"data.train_split={split_files['train']}", f"data.val_split={split_files['val']}")
+    with pytest.raises(DataError, match=r"data\.val: .*/projects/piml_inversion/FWIOpenData/CurveFault_A/vel3_1_33\.npy does not exist"):
+        build_data(cfg)
+
+
+def test_wrong_root_names_the_expected_layout_and_what_the_folder_holds(tmp_path):
+    fault_root = write_download(tmp_path, "curvefault_a")
+    with pytest.raises(DataError, match=r"data/data\{1\.\.48\}\.npy .*found seis\{2,3,4\}_1_\*\.npy files: this looks like a Fault-family A"):
+        build_data(_data_config("flatvel_a", fault_root))
+    vel_root = write_download(tmp_path, "flatvel_b")
+    with pytest.raises(DataError, match=r"seis\{2,3,4\}_1_\{0\.\.31\}\.npy .*found data1\.\.data60\.npy: this looks like a Vel-family"):
+        build_data(_data_config("curvefault_a", vel_root))
+    with pytest.raises(DataError, match="does not exist"):
+        build_data(_data_config("curvefault_a", tmp_path / "nowhere"))
+
+
+def test_partial_download_names_a_missing_file(tmp_path):
+    root = write_download(tmp_path, "flatfault_b")
+    (root / "seis7_1_5.npy").unlink()
+    with pytest.raises(DataError, match=r"1 of the 96 files .* missing .*seis7_1_5\.npy"):
+        build_data(_data_config("flatfault_b", root))
 
 
 def test_split_file_paths_resolve_against_root(tmp_path):

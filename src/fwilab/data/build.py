@@ -1,8 +1,9 @@
 """Turn a ``data`` config into data sets and the normalizer that goes with them.
 
 A data config names its files one of two ways: split files (``train_split`` / ``val_split``,
-relative to ``root``), or the official OpenFWI layout under ``root`` with inclusive file-number
-ranges (``train_files`` / ``val_files``). A config with a ``synthetic`` block describes a data set
+relative to ``root``), or the family's official OpenFWI layout under ``root`` (``layout``, see
+``conf/data/layout/``). Subsets (``train_samples`` / ``val_samples``) are drawn with
+``subset_seed``, not the training seed, so every seed of a comparison sees the same samples. A config with a ``synthetic`` block describes a data set
 the generator makes under ``root`` on first use; its normalization constants then come from the
 generated ``metadata.json``.
 """
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from fwilab.data.openfwi import FilePair, OpenFWIDataset, official_pairs, read_split_file
+from fwilab.data.openfwi import FilePair, OfficialLayout, OpenFWIDataset, official_pairs, read_split_file
 from fwilab.data.synthetic.generate import GenerationPlan, ensure_dataset
 from fwilab.data.transforms import Normalizer
 from fwilab.errors import ConfigError, DataError
@@ -76,28 +77,36 @@ def split_pairs(cfg: DictConfig, root: Path, split: str) -> list[FilePair]:
     if split_file:
         path = Path(str(split_file)).expanduser()
         return read_split_file(path if path.is_absolute() else root / path, root)
-    files = cfg.get(f"{split}_files")
-    if not files:
-        raise ConfigError(f"data.{split}_split or data.{split}_files must say where the {split} files are")
-    first, last = files
-    return official_pairs(root, int(first), int(last))
+    layout = cfg.get("layout")
+    if not layout:
+        raise ConfigError(f"data.{split}_split or data.layout must say where the {split} files are")
+    return official_pairs(root, layout_from_config(layout), split)
 
 
-def build_split(cfg: DictConfig, split: str, seed: int, root: Path | None = None) -> OpenFWIDataset:
-    """One split, subset to ``data.<split>_samples`` when that is set."""
+def layout_from_config(layout: DictConfig) -> OfficialLayout:
+    """``data.layout`` (a file in conf/data/layout/) as an OfficialLayout."""
+    values = {key: tuple(value) if isinstance(value, list) else value for key, value in OmegaConf.to_container(layout, resolve=True).items()}
+    try:
+        return OfficialLayout(**values)
+    except TypeError:
+        raise ConfigError(f"data.layout={values} needs pattern, train, val (and groups for 'fault') only") from None
+
+
+def build_split(cfg: DictConfig, split: str, root: Path | None = None) -> OpenFWIDataset:
+    """One split, subset to ``data.<split>_samples`` (drawn with ``data.subset_seed``) when that is set."""
     root = root if root is not None else prepare_root(cfg)
     count = cfg.get(f"{split}_samples")
     try:
-        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=seed)
+        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=cfg.get("subset_seed", 0))
     except DataError as error:
         raise DataError(f"data.{split}: {error}") from None
 
 
-def build_data(cfg: DictConfig, seed: int) -> DataBundle:
+def build_data(cfg: DictConfig) -> DataBundle:
     """Train and validation sets plus their normalizer, generating synthetic data when needed."""
     root = prepare_root(cfg)
     return DataBundle(
-        train=build_split(cfg, "train", seed, root),
-        val=build_split(cfg, "val", seed, root),
+        train=build_split(cfg, "train", root),
+        val=build_split(cfg, "val", root),
         normalizer=normalizer_for(cfg, root),
     )

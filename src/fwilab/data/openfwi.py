@@ -3,13 +3,16 @@
 A data file holds seismic ``(n, 5, 1000, 70)`` float32 and its partner velocity ``(n, 1, 70, 70)``
 float32 (n = 500 in the official download). A split file lists one ``seis_path<TAB>vel_path`` pair
 per line; relative paths resolve against the data root. The official download needs no split
-file: ``dataN.npy`` / ``modelN.npy`` (directly under the root or in ``data/`` and ``model/``)
-numbered 1..K, with a family's train and test files given as inclusive number ranges.
+file: an ``OfficialLayout`` names a family's files (``data/dataN.npy`` + ``model/modelN.npy`` for
+the Vel and Style families, ``seis{G}_1_{i}.npy`` + ``vel{G}_1_{i}.npy`` for the Fault families) and
+which of them are train and which validation.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,8 @@ import torch
 from torch.utils.data import Dataset
 
 from fwilab.errors import DataError
+
+log = logging.getLogger(__name__)
 
 SEISMIC_SHAPE = (5, 1000, 70)
 VELOCITY_SHAPE = (1, 70, 70)
@@ -32,23 +37,41 @@ class FilePair:
     velocity: Path
 
 
+def _found_by_name(listed: Path, root: Path) -> Path | None:
+    """``listed``'s file under ``root``: in the same sub-folder (``data/``, ``model/``) or directly there."""
+    for candidate in (root / listed.parent.name / listed.name, root / listed.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_split_file(split_file: str | Path, root: str | Path | None = None) -> list[FilePair]:
-    """Pairs listed in an OpenFWI split file; relative paths resolve against ``root``."""
+    """Pairs listed in an OpenFWI split file; relative paths resolve against ``root``.
+
+    OpenFWI's own split files hold absolute paths of its authors' cluster: a listed file that does
+    not exist is looked up by name under ``root`` (said once in the log).
+    """
     split_file = Path(split_file)
     if not split_file.is_file():
         raise DataError(f"split file {split_file} does not exist")
     base = Path(root) if root is not None else split_file.parent
-    pairs = []
+    pairs, relocated = [], []
     for number, line in enumerate(split_file.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.strip().split("\t") if "\t" in line else line.split()
         if len(fields) != 2:
             raise DataError(f"{split_file}:{number}: expected 'seis_path<TAB>vel_path', got {line!r}")
-        seismic, velocity = (Path(field) if Path(field).is_absolute() else base / field for field in fields)
-        pairs.append(FilePair(seismic, velocity))
+        paths = [Path(field) if Path(field).is_absolute() else base / field for field in fields]
+        for k, path in enumerate(paths):
+            if not path.exists() and root is not None and (found := _found_by_name(path, base)) is not None:
+                relocated.append(path)
+                paths[k] = found
+        pairs.append(FilePair(*paths))
     if not pairs:
         raise DataError(f"split file {split_file} lists no files")
+    if relocated:
+        log.info("%s lists %d paths that do not exist (e.g. %s); read by name under %s", split_file, len(relocated), relocated[0], base)
     return pairs
 
 
@@ -59,19 +82,88 @@ def write_split_file(split_file: str | Path, pairs: Sequence[FilePair], root: st
     Path(split_file).write_text("\n".join(lines) + "\n")
 
 
-def official_pairs(root: str | Path, first: int, last: int) -> list[FilePair]:
-    """Pairs ``dataN.npy`` / ``modelN.npy`` for N in [first, last] of an unpacked OpenFWI download."""
+@dataclass(frozen=True)
+class OfficialLayout:
+    """How an OpenFWI family's download names its files, and which are train and which validation.
+
+    ``pattern='numbered'`` (Vel and Style families): ``data/dataN.npy`` + ``model/modelN.npy``
+    (or both directly under the root) for N in the inclusive ``train`` / ``val`` ranges.
+    ``pattern='fault'`` (Fault families): ``seis{G}_1_{i}.npy`` + ``vel{G}_1_{i}.npy`` directly under
+    the root, for every G in ``groups`` and i in the inclusive ranges.
+    """
+
+    pattern: str
+    train: tuple[int, int]
+    val: tuple[int, int]
+    groups: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pattern not in ("numbered", "fault"):
+            raise DataError(f"data.layout.pattern={self.pattern!r} is not 'numbered' or 'fault'")
+        if self.pattern == "fault" and not self.groups:
+            raise DataError("data.layout.groups must list the file groups of a 'fault' layout")
+
+    def _numbers(self, split: str) -> range:
+        first, last = self.train if split == "train" else self.val
+        return range(int(first), int(last) + 1)
+
+    def describe(self, split: str) -> str:
+        numbers = self._numbers(split)
+        span = f"{numbers.start}..{numbers.stop - 1}"
+        if self.pattern == "numbered":
+            return f"data/data{{{span}}}.npy + model/model{{{span}}}.npy"
+        groups = ",".join(map(str, self.groups))
+        return f"seis{{{groups}}}_1_{{{span}}}.npy + vel{{{groups}}}_1_{{{span}}}.npy"
+
+    def candidates(self, root: Path, split: str) -> list[list[FilePair]]:
+        """For each file of ``split``, the places it may be (the first that exists is used)."""
+        if self.pattern == "numbered":
+            return [
+                [
+                    FilePair(root / "data" / f"data{n}.npy", root / "model" / f"model{n}.npy"),
+                    FilePair(root / f"data{n}.npy", root / f"model{n}.npy"),
+                ]
+                for n in self._numbers(split)
+            ]
+        return [[FilePair(root / f"seis{g}_1_{i}.npy", root / f"vel{g}_1_{i}.npy")] for g in self.groups for i in self._numbers(split)]
+
+
+def describe_folder(root: Path) -> str:
+    """What an OpenFWI-looking folder holds, for an error message about the wrong root."""
+    names = [path.name for folder in (root, root / "data", root / "model") if folder.is_dir() for path in folder.glob("*.npy")]
+    fault_groups = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"seis(\d+)_1_\d+\.npy", name))})
+    numbered = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"data(\d+)\.npy", name))})
+    if fault_groups:
+        variants = {"A (FlatFault-A or CurveFault-A)": {2, 3, 4}, "B (FlatFault-B or CurveFault-B)": {6, 7, 8}}
+        variant = next((f" {name}" for name, groups in variants.items() if set(fault_groups) <= groups), "")
+        return f"found seis{{{','.join(map(str, fault_groups))}}}_1_*.npy files: this looks like a Fault-family{variant} folder"
+    if numbered:
+        family = "Vel-family (FlatVel, CurveVel: 1..60)" if max(numbered) <= 60 else "Style-family (1..134)"
+        return f"found data{numbered[0]}..data{numbered[-1]}.npy: this looks like a {family} folder"
+    if (root / "train.txt").is_file():
+        return "found train.txt: this looks like a data set with split files (set data.train_split=train.txt data.val_split=val.txt)"
+    if names:
+        return f"found {len(names)} other .npy files (e.g. {names[0]})"
+    return "found no .npy files"
+
+
+def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list[FilePair]:
+    """The pairs of ``split`` in an unpacked OpenFWI download at ``root``; every file must be there."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"data root {root} does not exist (set data.root to the unpacked OpenFWI family)")
-    pairs = []
-    for number in range(first, last + 1):
-        candidates = [
-            (root / f"data{number}.npy", root / f"model{number}.npy"),
-            (root / "data" / f"data{number}.npy", root / "model" / f"model{number}.npy"),
-        ]
-        found = next(((s, v) for s, v in candidates if s.exists() or v.exists()), candidates[0])
-        pairs.append(FilePair(*found))
+        raise DataError(f"data root {root} does not exist (set data.root to the unpacked OpenFWI family folder)")
+    pairs, missing = [], []
+    for places in layout.candidates(root, split):
+        found = next((pair for pair in places if pair.seismic.is_file() and pair.velocity.is_file()), None)
+        if found is None:
+            missing.append(places[0])
+        pairs.append(found or places[0])
+    if len(missing) == len(pairs):
+        raise DataError(f"{root} does not hold the expected {layout.describe(split)}: {describe_folder(root)}")
+    if missing:
+        first = missing[0]
+        absent = first.seismic if not first.seismic.is_file() else first.velocity
+        raise DataError(f"{len(missing)} of the {len(pairs)} files of {layout.describe(split)} are missing under {root}, e.g. {absent}")
     return pairs
 
 
