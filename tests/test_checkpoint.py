@@ -18,7 +18,7 @@ def test_round_trip(tmp_path):
     save_checkpoint(tmp_path / "last.pt", _state(model))
     state = load_checkpoint(tmp_path / "last.pt")
     fresh = ReconstructionNet(base_channels=8)
-    load_model_weights(fresh, state, tmp_path / "last.pt")
+    load_model_weights(fresh, state["model"], tmp_path / "last.pt")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values()))
     assert state["step"] == 3
 
@@ -44,9 +44,9 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     save_checkpoint(tmp_path / "rec.pt", _state(ReconstructionNet(base_channels=8)))
     state = load_checkpoint(tmp_path / "rec.pt")
     with pytest.raises(CheckpointError, match=r"rec\.pt does not fit InversionNet"):
-        load_model_weights(InversionNet(), state, tmp_path / "rec.pt")
+        load_model_weights(InversionNet(), state["model"], tmp_path / "rec.pt")
     with pytest.raises(CheckpointError, match=r"rec\.pt does not fit ReconstructionNet: size mismatch"):
-        load_model_weights(ReconstructionNet(base_channels=16), state, tmp_path / "rec.pt")
+        load_model_weights(ReconstructionNet(base_channels=16), state["model"], tmp_path / "rec.pt")
 
 
 def test_corrupt_missing_and_foreign_files_are_refused(tmp_path):

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
@@ -36,6 +35,7 @@ from fwilab.data.synthetic.forward import import_deepwave, simulate_shot_gathers
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
+from fwilab.models import build_model
 from fwilab.training.losses import WeightedL1L2
 from fwilab.training.loop import peak_rss_gb, train
 
@@ -63,7 +63,7 @@ def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
 
 def forward_flops(model_cfg: DictConfig) -> int:
     """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
-    model = instantiate(model_cfg).eval()
+    model = build_model(model_cfg).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 5, 1000, 70))
     return int(counter.get_total_flops())
@@ -101,7 +101,7 @@ class NumpyTransformDataset(Dataset):
 def reference_throughput(root: Path, model_cfg: DictConfig, batch_size: int, steps: int, warmup: int, workers: int, device: torch.device) -> dict[str, Any]:
     """Samples/s of the OpenFWI-style loop."""
     torch.manual_seed(0)
-    model = instantiate(model_cfg).to(device).train()
+    model = build_model(model_cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     criterion = WeightedL1L2()
     loader = DataLoader(NumpyTransformDataset(root), batch_size=batch_size, shuffle=True, drop_last=True,

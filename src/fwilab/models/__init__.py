@@ -1,7 +1,17 @@
 """Encoder-decoder networks mapping shot gathers (N, 5, 1000, 70) to velocity maps (N, 1, 70, 70)."""
 
+from typing import Any
+
+from hydra.utils import instantiate
+from torch import nn
+
 from fwilab.models.blocks import ConvBlock, DeconvBlock
 from fwilab.models.inversionnet import InversionNet
 from fwilab.models.reconstruction import ReconstructionNet
 
-__all__ = ["ConvBlock", "DeconvBlock", "InversionNet", "ReconstructionNet"]
+__all__ = ["ConvBlock", "DeconvBlock", "InversionNet", "ReconstructionNet", "build_model"]
+
+
+def build_model(model_cfg: Any) -> nn.Module:
+    """The network a ``model`` config describes (``init_from`` names weights for the trainer to load, not an argument)."""
+    return instantiate({key: value for key, value in model_cfg.items() if key != "init_from"})

@@ -1,0 +1,17 @@
+"""Write a trained InversionNet in OpenFWI's format: `python scripts/export_openfwi.py checkpoint=PATH out=model.pth`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.cli import hydra_task
+from fwilab.training.evaluation import export_openfwi_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="export_openfwi")
+@hydra_task
+def main(cfg: DictConfig) -> str:
+    return str(export_openfwi_checkpoint(cfg))
+
+
+if __name__ == "__main__":
+    main()
