@@ -1,4 +1,12 @@
-"""Load a saved checkpoint with the data it should see; score it on a split (the evaluate.py task)."""
+"""Load a saved model with the data and normalizer it was trained with; score it on a split (evaluate.py).
+
+By default everything comes from the checkpoint: its data config (files, subset and
+``subset_seed``) and the normalization constants the model was trained with, so re-evaluating a run
+reproduces its ``metrics.json``. Another ``data=`` is scored with the checkpoint's normalizer unless
+``normalization=data`` asks for that data's own constants. An OpenFWI checkpoint carries neither:
+name the model and data (``model=inversionnet data=curvefault_a data.root=...``); the family's
+published constants normalize.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
@@ -17,49 +24,90 @@ from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
+from fwilab.errors import ConfigError
 from fwilab.io import write_json
-from fwilab.training.checkpoint import load_checkpoint, load_model_weights
-from fwilab.training.loop import evaluate
+from fwilab.models import build_model
+from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.validation import evaluate
 
 log = logging.getLogger(__name__)
+NORMALIZATIONS = ("checkpoint", "data")
 
 
 @dataclass
 class TrainedModel:
-    """A checkpoint's model on its device, with the split and normalizer a script asked for."""
+    """A saved model on its device, with the split and normalizer a script asked for."""
 
     model: nn.Module
     step: int
-    config: DictConfig
+    config: DictConfig  # the run's config (model, data, loss, optimizer, ...); for an OpenFWI file, what the user named
     data_cfg: DictConfig
     dataset: OpenFWIDataset
     normalizer: Normalizer
     device: torch.device
 
 
+def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
+    """The saved run's config; for an OpenFWI checkpoint, the model and data the user named."""
+    if saved.config is not None:
+        return OmegaConf.create(saved.config)
+    if cfg.get("model") is None or cfg.get("data") is None:
+        args = saved.openfwi_args or {}
+        raise ConfigError(
+            f"{saved.path} is an OpenFWI checkpoint (model {args.get('model', '?')}, dataset {args.get('dataset', '?')}): "
+            "name the model and data, e.g. model=inversionnet data=curvefault_a data.root=DIR"
+        )
+    return OmegaConf.create({"model": cfg.model, "data": cfg.data, "loss": {"_target_": "fwilab.training.losses.WeightedL1L2"}})
+
+
+def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
+    choice = cfg.get("normalization", "checkpoint")
+    if choice not in NORMALIZATIONS:
+        raise ConfigError(f"normalization={choice!r} is not one of {NORMALIZATIONS}")
+    if choice == "checkpoint" and saved.normalizer is not None:
+        normalizer = Normalizer(**saved.normalizer)
+        log.info("normalizing with the constants the model was trained with (checkpoint): %s", normalizer)
+    else:
+        normalizer = normalizer_for(data_cfg, root)
+        log.info("normalizing with data=%s's own constants: %s", data_cfg.family, normalizer)
+    return normalizer
+
+
 def load_trained(cfg: DictConfig) -> TrainedModel:
     """The model of ``cfg.checkpoint`` and ``cfg.split`` of ``cfg.data`` (default: the data it was trained on)."""
-    state = load_checkpoint(cfg.checkpoint)
-    trained = OmegaConf.create(state["config"])
+    saved = read_saved_model(cfg.checkpoint)
+    trained = _run_config(saved, cfg)
     data_cfg = cfg.data if cfg.get("data") is not None else trained.data
     device = resolve_device(cfg.device)
-    model = instantiate(trained.model)
-    load_model_weights(model, state, cfg.checkpoint)
+    model = build_model(trained.model)
+    load_model_weights(model, saved.weights, saved.path)
     root = prepare_root(data_cfg)
-    dataset = build_split(data_cfg, cfg.split, seed=cfg.seed, root=root)
-    return TrainedModel(model.to(device).eval(), int(state.get("step", 0)), trained, data_cfg, dataset, normalizer_for(data_cfg, root), device)
+    dataset = build_split(data_cfg, cfg.split, root=root)
+    normalizer = _normalizer(saved, cfg, data_cfg, root)
+    return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """MAE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data)."""
+    """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data)."""
     loaded = load_trained(cfg)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
-    metrics = evaluate(model, DataLoader(dataset, batch_size=cfg.batch_size), loaded.normalizer, loaded.device)
-    result = {"checkpoint": str(cfg.checkpoint), "data": data_cfg.family, "split": cfg.split, "samples": len(dataset), **metrics}
+    batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
+    metrics = evaluate(model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device)
+    result = {"checkpoint": str(cfg.checkpoint), "data": data_cfg.family, "split": cfg.split, "samples": len(dataset), "step": loaded.step, **metrics}
     log.info(
-        "%s on %s/%s (%d samples): MAE %.4f (%.1f m/s)  RMSE %.4f (%.1f m/s)  SSIM %.4f",
+        "%s on %s/%s (%d samples): MAE %.4f (%.1f m/s)  MSE %.5f  RMSE %.4f (%.1f m/s)  SSIM %.4f",
         cfg.checkpoint, data_cfg.family, cfg.split, len(dataset),
-        metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["rmse_ms"], metrics["ssim"],
+        metrics["mae"], metrics["mae_ms"], metrics["mse"], metrics["rmse"], metrics["rmse_ms"], metrics["ssim"],
     )
     write_json(Path(run_dir) / "metrics.json", result)
     return result
+
+
+def export_openfwi_checkpoint(cfg: DictConfig) -> Path:
+    """The export_openfwi.py task: an fwilab checkpoint's InversionNet as a file OpenFWI's ``test.py --resume`` reads."""
+    state = load_checkpoint(cfg.checkpoint)
+    model = build_model(OmegaConf.create(state["config"]).model)
+    load_model_weights(model, state["model"], cfg.checkpoint)
+    path = export_openfwi(model, int(state.get("step", 0)), int(state.get("epoch", 0)), cfg.out)
+    log.info("wrote %s (OpenFWI's format: model, epoch, step) from %s at step %d", path, cfg.checkpoint, state.get("step", 0))
+    return path
