@@ -129,17 +129,44 @@ def test_only_the_newest_checkpoints_are_kept(reference_run):
     assert not list(folder.glob(".*"))
 
 
-def test_resume_with_another_batch_size_is_refused(tiny_dataset, reference_run, tmp_path):
-    cfg = tiny_train_config(tiny_dataset, "trainer.batch_size=8", f"trainer.max_steps={STEPS}", "logger=none",
-                            f"trainer.resume={reference_run / 'checkpoints' / 'last.pt'}")
-    with pytest.raises(CheckpointError, match="resume with the same data, batch size and budget"):
+@pytest.fixture(scope="module")
+def short_run(tiny_dataset, tmp_path_factory) -> Path:
+    """Four steps checkpointed in process: a run to resume with changed settings."""
+    run_dir = tmp_path_factory.mktemp("short")
+    train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off"), run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seed=1", r"seed is 0 there and 1 now"),
+    ("data.train_samples=12", r"data\.train is '16 samples of 2 files, sha256 \w{8}' there and '12 samples of 2 files, sha256 \w{8}' now"),
+    ("data.subset_seed=5", None),  # the whole split: which subset seed does not matter
+    ("trainer.batch_size=8", r"batch_size is 4 there and 8 now"),
+    ("model.base_channels=16", r"model\.base_channels is 8 there and 16 now"),
+])
+def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, short_run, tmp_path, override, message):
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off", override,
+                            f"trainer.resume={short_run / 'checkpoints' / 'last.pt'}")
+    if message is None:
+        assert train(cfg, tmp_path)["status"] == "completed"
+        return
+    with pytest.raises(CheckpointError, match=r"^cannot resume from .*last\.pt: " + message):
         train(cfg, tmp_path)
 
 
-def test_resume_from_another_models_checkpoint_is_refused(tiny_dataset, reference_run, tmp_path):
-    cfg = tiny_train_config(tiny_dataset, "model.base_channels=16", "logger=none", f"trainer.resume={reference_run / 'checkpoints' / 'best.pt'}")
-    with pytest.raises(CheckpointError, match="does not fit ReconstructionNet"):
-        train(cfg, tmp_path)
+def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    train(tiny_train_config(tiny_dataset, "trainer.max_steps=6", "trainer.val_every_steps=6", "logger=none", "diagnostics=off"), run_dir)
+    with caplog.at_level("WARNING"):
+        train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off", "trainer.resume=never"), run_dir)
+    moved = [p for p in run_dir.iterdir() if p.name.startswith("checkpoints.replaced-")]
+    assert len(moved) == 1 and f"were moved to {moved[0]}" in caplog.text
+    assert sorted(p.name for p in moved[0].glob("step_*.pt")) == ["step_00000006.pt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt")) == ["step_00000002.pt"]
+    assert os.readlink(run_dir / "checkpoints" / "last.pt") == "step_00000002.pt"
+    with caplog.at_level("INFO"):
+        again = train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off"), run_dir)
+    assert again["status"] == "completed" and "resuming from" in caplog.text and str(run_dir / "checkpoints" / "step_00000002.pt") in caplog.text
 
 
 def test_unwritable_run_directory_is_a_clear_error(tiny_dataset, tmp_path):
@@ -171,6 +198,18 @@ def test_skip_nonfinite_steps_tolerates_a_few_bad_steps(tiny_dataset, tmp_path, 
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
     with pytest.raises(TrainingDiverged, match=r"at step 5 "):
         train(_nan_gradient_config(tiny_dataset, [3, 4, 5, 6], "trainer.skip_nonfinite_steps=2"), tmp_path / "bad")
+
+
+def test_persistent_nan_gradients_under_fp16_scaling_are_divergence(tiny_dataset, tmp_path):
+    """With the gradient scaler on (fp16, forced here on CPU), every bad step is skipped by the scaler."""
+    from fwilab.training.guard import SCALER_SKIP_LIMIT
+
+    cfg = _nan_gradient_config(tiny_dataset, list(range(3, 100)), "trainer.precision=fp16", "trainer.max_steps=60")
+    with pytest.raises(TrainingDiverged, match=rf"at step {3 + SCALER_SKIP_LIMIT} .*fp16"):
+        train(cfg, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
+    few = train(_nan_gradient_config(tiny_dataset, [3, 4, 5], "trainer.precision=fp16", "trainer.max_steps=8"), tmp_path / "few")
+    assert few["status"] == "completed"  # a few overflows are the scaler's business
 
 
 def test_rng_state_round_trip():

@@ -77,8 +77,12 @@ def test_search_objective_reads_best_or_final_metrics():
     from fwilab.errors import ConfigError
     from fwilab.experiments.search import objective
 
-    record = {"best": {"mae": 0.2, "ssim": 0.8}, "final": {"mae": 0.25, "ssim": 0.7}}
+    from fwilab.experiments.search import IncompleteTrial
+
+    record = {"status": "completed", "best": {"mae": 0.2, "ssim": 0.8}, "final": {"mae": 0.25, "ssim": 0.7}}
     assert objective(record, "best_mae") == 0.2 and objective(record, "final_ssim") == 0.7
+    with pytest.raises(IncompleteTrial, match="ended preempted at step 40"):
+        objective({**record, "status": "preempted", "preempted_at_step": 40}, "best_mae")
     with pytest.raises(ConfigError, match="optimized_metric='top_mae'"):
         objective(record, "top_mae")
     with pytest.raises(ConfigError, match="optimized_metric='best_psnr'"):

@@ -42,11 +42,47 @@ def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
     run_dir, record = trained_run
-    cfg = OmegaConf.create({"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "data": None, "split": "val", "seed": 0, "batch_size": 3, "device": "cpu"})
+    cfg = OmegaConf.create({"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "data": None, "split": "val", "batch_size": 3, "device": "cpu"})
     result = evaluate_checkpoint(cfg, tmp_path)
-    for key in ("mae", "rmse", "ssim"):
+    for key in ("mae", "mse", "rmse", "ssim"):
         assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
     assert result["samples"] == 8 and json.loads((tmp_path / "metrics.json").read_text())["mae"] == result["mae"]
+
+
+def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp_path, caplog):
+    """A run with another seed on subsets: evaluate.py's defaults score the same samples with the same constants."""
+    record = train(tiny_train_config(tiny_dataset, "seed=3", "data.train_samples=12", "data.val_samples=5",
+                                     "trainer.max_steps=6", "trainer.val_every_steps=3", "logger=none"), tmp_path / "run")
+    cfg = OmegaConf.create({"checkpoint": str(tmp_path / "run" / "checkpoints" / "best.pt"), "data": None, "split": "val",
+                            "batch_size": None, "device": "cpu"})
+    with caplog.at_level("INFO"):
+        result = evaluate_checkpoint(cfg, tmp_path / "eval")
+    assert result["samples"] == 5 and result["step"] == record["best"]["step"]
+    for key in ("mae", "mse", "rmse", "ssim", "mae_ms"):
+        assert result[key] == pytest.approx(record["best"][key], abs=1e-6)
+    assert "normalizing with the constants the model was trained with (checkpoint)" in caplog.text
+
+
+def test_subsets_follow_subset_seed_not_the_training_seed(tiny_dataset):
+    from fwilab.data.build import build_data
+
+    def val_indices(*overrides):
+        return build_data(tiny_train_config(tiny_dataset, "data.val_samples=4", *overrides).data).val.indices.tolist()
+
+    assert val_indices("seed=0") == val_indices("seed=1") == val_indices("seed=2")
+    assert val_indices("data.subset_seed=1") != val_indices("data.subset_seed=0")
+
+
+def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(trained_run, tiny_dataset, tmp_path, caplog):
+    run_dir, _ = trained_run
+    base = {"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "split": "val", "batch_size": None, "device": "cpu",
+            "data": dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0)}
+    with caplog.at_level("INFO"):
+        kept = evaluate_checkpoint(OmegaConf.create(base), tmp_path / "a")
+        own = evaluate_checkpoint(OmegaConf.create({**base, "normalization": "data"}), tmp_path / "b")
+    assert "normalizing with the constants the model was trained with" in caplog.text
+    assert "normalizing with data=curvefault_a's own constants: Normalizer(data_min=-20.0, data_max=40.0" in caplog.text
+    assert kept["mae"] != own["mae"]
 
 
 def test_same_seed_same_losses(tiny_dataset, tmp_path):
@@ -69,7 +105,7 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
     [
         ("lr=0", "lr=0 must be positive"),
         ("lr=-1e-3", "must be positive"),
-        ("trainer.batch_size=17", "trainer.batch_size=17 must be between 2"),
+        ("trainer.batch_size=17", r"trainer.batch_size=17 x 1 process\(es\) must be at least 2 .* at most the training split.s 16 samples"),
         ("trainer.batch_size=1", "BatchNorm"),
         ("trainer.epochs=0", "trainer.epochs=0"),
         ("trainer.device=tpu", "device='tpu'"),
@@ -79,6 +115,16 @@ def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, mes
     with pytest.raises(ConfigError, match=message):
         train(tiny_train_config(tiny_dataset, override), tmp_path)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_train_mode_snapshots_of_one_probe_sample_are_refused_before_step_one(tiny_dataset, tmp_path):
+    cfg = tiny_train_config(tiny_dataset, "diagnostics.mode=train", "diagnostics.max_samples=1", "logger=none")
+    with pytest.raises(ConfigError, match="diagnostics.mode=train needs at least 2 probe samples, this probe holds 1: BatchNorm"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / "metrics.json").exists()
+    two = train(tiny_train_config(tiny_dataset, "diagnostics.mode=train", "diagnostics.max_samples=2", "diagnostics.every_n_steps=1",
+                                  "trainer.max_steps=2", "logger=none"), tmp_path / "two")
+    assert two["status"] == "completed" and list((tmp_path / "two" / "activations" / "step_000001").glob("*_montage.png"))
 
 
 def test_bad_values_fail_before_any_data_is_generated(tmp_path):

@@ -1,11 +1,16 @@
 """W&B runs, read back from the offline .wandb file with W&B's own reader; local PNGs; no-network fallback."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+from omegaconf import open_dict
+from torch import nn
 
 from conftest import tiny_train_config
 from fwilab.logging.run_logger import FanOutLogger, RunLogger, image_file_name
@@ -24,8 +29,23 @@ def offline_run(tiny_dataset, tmp_path_factory):
     return run_dir, train(cfg, run_dir)
 
 
-def _records(run_dir: Path) -> list[dict]:
-    [wandb_file] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+class PreemptedAtCall(nn.Module):
+    """L1 loss that sends this process SIGUSR1 (SLURM's preemption notice) on one call."""
+
+    def __init__(self, call: int):
+        super().__init__()
+        self.call, self.calls = call, 0
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.call:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return (prediction - target).abs().mean()
+
+
+def _records(run_dir: Path, wandb_file: Path | None = None) -> list[dict]:
+    if wandb_file is None:
+        [wandb_file] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
     inspected = subprocess.run([str(WANDB_CLI), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
     assert inspected.returncode == 0, inspected.stderr
     return [json.loads(line) for line in inspected.stdout.splitlines() if line.strip()]
@@ -60,6 +80,23 @@ def test_offline_run_identity_config_summary_and_artifact(offline_run):
             summary.update({k: v for k, v in r["summary"]["update"].items()})
     assert summary["best/mae"] == pytest.approx(record["best"]["mae"]) and summary["status"] == "completed"
     assert any(r["type"] == "artifact" and r["artifact"]["type"] == "model" for r in records)
+
+
+def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dataset, tmp_path):
+    overrides = ["trainer.max_steps=8", "trainer.val_every_steps=4", "trainer.checkpoint_every_steps=1", "diagnostics=off"]
+    cfg = tiny_train_config(tiny_dataset, *overrides)
+    with open_dict(cfg):
+        cfg.loss = {"_target_": "test_wandb_logging.PreemptedAtCall", "call": 3}
+    first = train(cfg, tmp_path)
+    assert first["status"] == "preempted" and first["preempted_at_step"] == 3
+    second = train(tiny_train_config(tiny_dataset, *overrides), tmp_path)
+    assert second["status"] == "completed" and second["wandb_run_id"] == first["wandb_run_id"]
+    files = sorted(tmp_path.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
+    assert len(files) == 2 and all(f.name == f"run-{first['wandb_run_id']}.wandb" for f in files)
+    before, after = (_records(tmp_path, f) for f in files)
+    assert any(r["type"] == "preempting" for r in before) and not any(r["type"] == "preempting" for r in after)
+    steps = [[r["history"]["item"]["_step"] for r in records if r["type"] == "history"] for records in (before, after)]
+    assert steps[0] == [2] and steps[1] == [4, 6, 8]  # the history goes on after the checkpoint of step 3
 
 
 def test_same_pictures_are_pngs_in_the_run_dir(offline_run):

@@ -28,10 +28,10 @@ def run_dir() -> Path:
 
 
 def record_failure(directory: Path, message: str) -> None:
-    """Mark the job's ``metrics.json`` failed (a diverged run keeps its own status)."""
+    """Mark the job's ``metrics.json`` failed (a diverged or preempted run keeps its own status)."""
     path = directory / "metrics.json"
     record = json.loads(path.read_text()) if path.is_file() else {}
-    if record.get("status") != "diverged":
+    if record.get("status") not in ("diverged", "preempted"):
         record.update(status="failed", error=message)
     write_json(path, record)
 

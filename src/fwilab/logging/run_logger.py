@@ -90,13 +90,17 @@ class FanOutLogger(RunLogger):
         self._each("finish", status)
 
 
-def build_logger(cfg: DictConfig, run_dir: str | Path, local_images: bool = True) -> FanOutLogger:
-    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts."""
+def build_logger(cfg: DictConfig, run_dir: str | Path, local_images: bool = True, run_id: str | None = None) -> FanOutLogger:
+    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts.
+
+    ``run_id`` names the W&B run: a resumed training run passes the id it started with, so its
+    history continues in the same W&B run.
+    """
     backends: list[RunLogger] = [LocalImageLogger(run_dir)] if local_images else []
     if cfg.logger.backend == "wandb":
         from fwilab.logging.wandb_run import start_wandb  # importing wandb costs a second: only when asked
 
-        wandb_logger = start_wandb(cfg, Path(run_dir))
+        wandb_logger = start_wandb(cfg, Path(run_dir), run_id)
         if wandb_logger is not None:
             backends.append(wandb_logger)
     elif cfg.logger.backend != "none":

@@ -36,13 +36,9 @@ def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             group = sweep_group(hydra_cfg.sweep.dir)
         if name is None:
             name = hydra_cfg.job.override_dirname or "defaults"
-    tags = [
-        cfg.model._target_.rsplit(".", 1)[-1],
-        cfg.optimizer._target_.rsplit(".", 1)[-1].lower(),
-        f"lr={cfg.lr:g}",
-        str(cfg.data.family),
-        *cfg.logger.get("tags", []),
-    ]
+    tags = [cfg.model._target_.rsplit(".", 1)[-1], str(cfg.data.family), *cfg.logger.get("tags", [])]
+    if cfg.get("optimizer") is not None:  # absent for a model read from an OpenFWI checkpoint
+        tags[1:1] = [cfg.optimizer._target_.rsplit(".", 1)[-1].lower(), f"lr={cfg.lr:g}"]
     return {"group": group, "name": name or run_dir.name, "tags": tags}
 
 
@@ -70,7 +66,10 @@ class WandbLogger(RunLogger):
             self.run.log_artifact(artifact)
 
     def finish(self, status: str) -> None:
+        """Completed: exit code 0. Preempted: marked preempting first, so W&B shows it preempted, not failed."""
         self.run.summary["status"] = status
+        if status == "preempted":
+            self.run.mark_preempting()
         self.run.finish(exit_code=0 if status == "completed" else 1)
 
 
@@ -87,11 +86,15 @@ def init_wandb_run(settings: DictConfig, directory: Path, **identity: Any) -> An
     )
 
 
-def start_wandb(cfg: DictConfig, run_dir: Path) -> WandbLogger | None:
-    """A started W&B run, or None (with one warning) when wandb cannot start: training goes on."""
+def start_wandb(cfg: DictConfig, run_dir: Path, run_id: str | None = None) -> WandbLogger | None:
+    """A started W&B run, or None (with one warning) when wandb cannot start: training goes on.
+
+    With ``run_id`` the run continues (``resume="allow"``) the W&B run of that id, if there is one.
+    """
     settings = cfg.logger
+    resume = {"id": run_id, "resume": "allow"} if run_id else {}
     try:
-        run = init_wandb_run(settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **run_identity(cfg, run_dir))
+        run = init_wandb_run(settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **resume, **run_identity(cfg, run_dir))
     except Exception as error:  # no network, bad key, broken install: log locally instead
         log.warning("W&B did not start (%s); logging to the run directory only", str(error).splitlines()[0] if str(error) else type(error).__name__)
         return None

@@ -1,15 +1,15 @@
-"""The training loop, readable top to bottom: data, model, optimizer, steps, validation, files.
+"""The training loop, readable top to bottom: build the run, then step, log, validate, checkpoint.
 
-Everything it writes lands in the run directory: ``metrics.json`` (rewritten at each validation,
-so an interrupted run still reports), ``checkpoints/step_XXXXXXXX.pt`` (the newest
+Everything it writes lands in the run directory: ``metrics.json`` (``RunRecord``, rewritten at
+each validation, so an interrupted run still reports), ``checkpoints/step_XXXXXXXX.pt`` (the newest
 ``trainer.keep_checkpoints``; ``last.pt`` links to the newest), ``checkpoints/best.pt``, and the
 pictures and W&B run of the diagnostics.
 
-A checkpoint holds everything the rest of the run depends on (weights, optimizer, scheduler,
-random states, the metrics so far; the data order is a function of seed and step), so a run
-resumed from it (``trainer.resume=auto``, the default, picks the newest in the run directory)
-ends with the same weights as one never interrupted. SIGTERM / SIGUSR1 save a checkpoint after
-the current step and stop cleanly.
+A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, step, random
+states), the record so far and a fingerprint of what the run depends on; the data order is a
+function of seed and step. So a run resumed from it (``trainer.resume=auto``, the default, picks
+the newest in the run directory) ends with the same weights as one never interrupted, and a resume
+with other settings is refused. SIGTERM / SIGUSR1 save a checkpoint after the current step and stop.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import logging
 import math
 import random
 import resource
+import secrets
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,18 +36,21 @@ from tqdm import tqdm
 
 from fwilab.data.build import build_data
 from fwilab.data.transforms import Normalizer
-from fwilab.diagnostics.snapshots import ActivationSnapshots
-from fwilab.errors import CheckpointError, ConfigError
-from fwilab.io import write_json
+from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
+from fwilab.errors import ConfigError
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
-from fwilab.training.distributed import DistributedContext, init_distributed
+from fwilab.models import build_model
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
-from fwilab.training.checkpoint import CheckpointDirectory, load_checkpoint, load_model_weights, restore_rng_state, rng_state
+from fwilab.training.checkpoint import CheckpointDirectory, export_weights, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.distributed import DistributedContext, init_distributed
+from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
-from fwilab.training.metrics import MetricAccumulator
-from fwilab.training.performance import resolve_fast_path
+from fwilab.training.performance import FastPath, resolve_fast_path
 from fwilab.training.preemption import PreemptionWatch
+from fwilab.training.record import IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
+from fwilab.training.state import TrainState
+from fwilab.training.validation import evaluate
 
 log = logging.getLogger(__name__)
 FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
@@ -71,30 +76,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loader: DataLoader, normalizer: Normalizer, device: torch.device, context: DistributedContext | None = None
-) -> dict[str, float]:
-    """MAE / RMSE / SSIM of ``model`` over every batch of ``loader`` (each rank's shard, summed), in eval mode."""
-    was_training = model.training
-    model.eval()
-    metrics = MetricAccumulator(normalizer.ms_per_unit)
-    for seismic, velocity in loader:
-        prediction = model(normalizer.seismic(seismic.to(device, non_blocking=True)))
-        metrics.update(prediction, normalizer.velocity(velocity.to(device, non_blocking=True)))
-    model.train(was_training)
-    return metrics.compute(context.all_reduce_sum if context is not None else None)
-
-
-def _resume_path(resume: str | None, checkpoints: CheckpointDirectory) -> Path | None:
-    if resume in (None, "never"):
-        return None
-    if resume == "auto":
-        return checkpoints.latest()
-    return Path(resume)
-
-
-def _check_settings(cfg: DictConfig) -> None:
+def check_settings(cfg: DictConfig) -> None:
     """Values that are wrong whatever the data: checked before any data is read or generated."""
     if not cfg.lr > 0:
         raise ConfigError(f"lr={cfg.lr} must be positive")
@@ -102,59 +84,255 @@ def _check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
+    if cfg.trainer.keep_checkpoints < 1:
+        raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
+    if cfg.diagnostics.enabled:
+        check_diagnostics(cfg.diagnostics)
 
 
-def _check_batch_size(batch_size: int, train_size: int) -> None:
-    if not 2 <= batch_size <= train_size:
+def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
+    if not (2 <= batch_size and batch_size * world_size <= train_size):
         raise ConfigError(
-            f"trainer.batch_size={batch_size} must be between 2 (BatchNorm needs two samples at the 1x1 bottleneck) "
-            f"and the training split's {train_size} samples"
+            f"trainer.batch_size={batch_size} x {world_size} process(es) must be at least 2 (BatchNorm needs two samples "
+            f"at the 1x1 bottleneck) and at most the training split's {train_size} samples"
         )
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """When a step logs, validates, checkpoints (always at validations) or snapshots."""
+
+    total_steps: int
+    steps_per_epoch: int
+    val_every: int
+    checkpoint_every: int
+    log_every: int
+
+    def logs(self, step: int) -> bool:
+        return step % self.log_every == 0 or step == self.total_steps
+
+    def validates(self, step: int) -> bool:
+        return step % self.val_every == 0 or step == self.total_steps
+
+    def checkpoints(self, step: int) -> bool:
+        return self.validates(step) or step % self.checkpoint_every == 0
+
+
+@dataclass
+class Run:
+    """Everything the loop touches, built once by ``_build_run``."""
+
+    cfg: DictConfig
+    context: DistributedContext
+    plan: StepPlan
+    state: TrainState
+    replica: nn.Module  # what the training forward calls: compiled and/or DDP-wrapped model
+    criterion: nn.Module
+    normalizer: Normalizer
+    source: LoaderBatches | ResidentBatches
+    val_loader: DataLoader
+    fast: FastPath
+    guard: NonFiniteGuard
+    meter: IntervalMeter
+    record: RunRecord
+    checkpoints: CheckpointDirectory
+    fingerprint: dict[str, Any]
+    config: dict[str, Any]
+    logger: RunLogger | None = None
+    snapshots: ActivationSnapshots | None = None
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            **self.state.state_dict(),
+            **self.meter.state_dict(),
+            "epoch": self.state.step // self.plan.steps_per_epoch,
+            "record": self.record.data,
+            "fingerprint": self.fingerprint,
+            "config": self.config,
+            "normalizer": vars(self.normalizer),
+        }
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
-    trainer = cfg.trainer
-    context = init_distributed(trainer)
+    context = init_distributed(cfg.trainer)
     try:
         return _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
     finally:
         context.close()
 
 
+def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> None:
+    """One optimizer step on a raw batch; the divergence guard decides whether the update applies."""
+    state, memory_format = run.state, torch.channels_last if run.fast.channels_last else torch.contiguous_format
+    inputs = run.normalizer.seismic(seismic).contiguous(memory_format=memory_format)
+    with run.fast.autocast(inputs.device):
+        loss = run.criterion(run.replica(inputs), run.normalizer.velocity(velocity))
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    state.scaler.unscale_(state.optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), run.cfg.trainer.grad_clip_norm or math.inf)
+    if run.guard.admit(state.step, loss.detach(), grad_norm, state.lr):
+        state.scaler.step(state.optimizer)
+        run.meter.add(loss)
+    state.scaler.update()
+    state.scheduler.step()
+
+
 def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
-    trainer = cfg.trainer
-    main = context.is_main
+    run = _build_run(cfg, run_dir, context)
+    state, plan = run.state, run.plan
+    batches = run.source.after(state.step)
+    progress = tqdm(total=plan.total_steps, initial=state.step, desc="train", unit="step", disable=None)
+    try:
+        with PreemptionWatch() as preemption:
+            while state.step < plan.total_steps:
+                state.step += 1
+                epoch, seismic, velocity = next(batches)
+                train_step(run, seismic, velocity)
+                if plan.logs(state.step):
+                    _log_interval(run, progress)
+                progress.update(1)
+                stopping = context.any(preemption.requested is not None)
+                snapshotting = run.snapshots is not None and (plan.validates(state.step) or run.snapshots.due(state.step))
+                if plan.checkpoints(state.step) or snapshotting or stopping:
+                    run.meter.pause()
+                    _between_steps(run, epoch, snapshotting, stopping)
+                    run.meter.resume()
+                if stopping:
+                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume",
+                                preemption.requested or "a signal to another rank", state.step, run_dir)
+                    return _close(run, "preempted", preempted_at_step=state.step)
+    except TrainingDiverged as error:
+        _close(run, "diverged", error=str(error))
+        raise
+    except BaseException:
+        run.logger.finish("failed")
+        raise
+    finally:
+        progress.close()
+        if run.snapshots is not None:
+            run.snapshots.close()
+    return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
+
+
+def _log_interval(run: Run, progress: tqdm) -> None:
+    """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's)."""
+    run.guard.check()
+    loss_sum = run.context.all_reduce_sum(run.meter.loss_sum.clone()).item() / run.context.world_size
+    mean_loss, samples_per_s = run.meter.close_interval(loss_sum)
+    step = run.state.step
+    run.record.data["train_loss"].append([step, mean_loss])
+    run.record.data["train_throughput"].append([step, samples_per_s])
+    run.logger.log_metrics({"train/loss": mean_loss, "train/lr": run.state.lr, "train/samples_per_s": samples_per_s}, step)
+    progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
+
+
+def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> None:
+    """Snapshot, validate, save: the work done between steps, never with damaged weights."""
+    step, main = run.state.step, run.context.is_main
+    run.guard.check()
+    if snapshotting:  # the training thread only captures; the logger's worker renders
+        started = time.perf_counter()
+        run.logger.log_rendered(partial(run.snapshots.pictures, run.snapshots.capture(), step), step)
+        run.record.data["snapshot_blocked_s"].append([step, time.perf_counter() - started])
+    if run.plan.validates(step):
+        metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
+        run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
+        log.info("step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f", step, run.plan.total_steps, epoch,
+                 metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["ssim"])
+        if run.record.add_validation(step, epoch, metrics) and main:
+            run.checkpoints.save_best(run.checkpoint())
+    run.record.save(**({"train_samples_per_s": run.meter.samples_per_s} if run.meter.samples_per_s else {}))
+    if main and (run.plan.checkpoints(step) or stopping):
+        run.checkpoints.save(step, run.checkpoint())
+
+
+def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
+    """Write the final record and finish the loggers (W&B: a preempted run is marked so, not failed)."""
+    record = run.record.save(status=status, **facts)
+    if status == "completed":
+        run.logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
+        best = run.checkpoints.folder / "best.pt"
+        if run.context.is_main and best.is_file():
+            weights = export_weights(best, run.checkpoints.folder / "best_weights.pt")
+            run.logger.log_checkpoint(weights, f"{type(run.state.model).__name__}-best")
+    elif status == "diverged":
+        run.logger.log_summary({"status": status, "error": facts["error"]})
+    run.logger.finish(status)
+    return record
+
+
+def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
+    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
+    trainer, main = cfg.trainer, context.is_main
+    _open_run_directory(cfg, run_dir, main)
+    check_settings(cfg)
+    seed_everything(cfg.seed)
+    data = build_data(cfg.data)
+    _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
+    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
+    fast = resolve_fast_path(trainer, context.device, data.train)
+    val_every = trainer.val_every_steps or sampler.batches_per_epoch
+    plan = StepPlan(
+        total_steps=trainer.max_steps or trainer.epochs * sampler.batches_per_epoch,
+        steps_per_epoch=sampler.batches_per_epoch,
+        val_every=val_every,
+        checkpoint_every=trainer.checkpoint_every_steps or val_every,
+        log_every=trainer.log_every_steps,
+    )
+    state, replica = _build_state(cfg, context, fast, plan.total_steps)
+    global_batch = trainer.batch_size * context.world_size
+    run = Run(
+        cfg=cfg, context=context, plan=plan, state=state, replica=replica, criterion=instantiate(cfg.loss),
+        normalizer=data.normalizer, fast=fast,
+        source=(ResidentBatches(data.train, sampler, context.device, fast.storage_dtype) if fast.data_on_device
+                else LoaderBatches(data.train, sampler, fast.loader_workers, context.device)),
+        val_loader=DataLoader(Subset(data.val, range(context.rank, len(data.val), context.world_size)),
+                              batch_size=trainer.eval_batch_size, **worker_settings(fast.loader_workers)),
+        guard=NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled()),
+        meter=IntervalMeter(context.device, global_batch),
+        record=RunRecord(run_dir / "metrics.json" if main else None, model=type(state.model).__name__,
+                         parameters=sum(p.numel() for p in state.model.parameters()), device=str(context.device),
+                         train_samples=len(data.train), val_samples=len(data.val), total_steps=plan.total_steps,
+                         batch_size=global_batch, world_size=context.world_size, wandb_run_id=secrets.token_hex(4)),
+        checkpoints=CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints),
+        fingerprint=run_fingerprint(cfg, data, global_batch, plan.total_steps),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    _resume_or_start(run, trainer.resume)
+    log.info("%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es); %s",
+             type(state.model).__name__, f"{run.record.data['parameters']:,}", context.device, len(data.train),
+             len(data.val), plan.total_steps, trainer.batch_size, context.world_size, fast)
+    if cfg.diagnostics.enabled and main:
+        check_diagnostics(cfg.diagnostics, probe_samples=min(cfg.diagnostics.max_samples, len(data.val)))
+        probe_seismic, probe_velocity = next(iter(run.val_loader))
+        probe_inputs = data.normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(context.device))
+        run.snapshots = ActivationSnapshots(state.model, probe_inputs, probe_velocity, data.normalizer, cfg.diagnostics)
+    run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=run.record.data["wandb_run_id"])) if main else RunLogger()
+    return run
+
+
+def _open_run_directory(cfg: DictConfig, run_dir: Path, main: bool) -> None:
     if not main:
         logging.getLogger("fwilab").setLevel(logging.WARNING)  # rank 0 reports for everyone
-    else:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        except OSError as error:
-            raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
-    _check_settings(cfg)
-    seed_everything(cfg.seed)
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    except OSError as error:
+        raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
+
+
+def _build_state(cfg: DictConfig, context: DistributedContext, fast: FastPath, total_steps: int) -> tuple[TrainState, nn.Module]:
+    """The model (from ``model.init_from`` weights when set), its training replica, optimizer, schedule and scaler."""
     device = context.device
-
-    data = build_data(cfg.data, seed=cfg.seed)
-    _check_batch_size(trainer.batch_size, len(data.train))
-    normalizer = data.normalizer
-    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
-    fast = resolve_fast_path(trainer, device, data.train)
-    if fast.data_on_device:
-        source = ResidentBatches(data.train, sampler, device, fast.storage_dtype)
-    else:
-        source = LoaderBatches(data.train, sampler, fast.loader_workers, device)
-    val_shard = Subset(data.val, range(context.rank, len(data.val), context.world_size))
-    val_loader = DataLoader(val_shard, batch_size=trainer.eval_batch_size, **worker_settings(fast.loader_workers))
-    steps_per_epoch = sampler.batches_per_epoch
-    total_steps = trainer.max_steps or trainer.epochs * steps_per_epoch
-    val_every = trainer.val_every_steps or steps_per_epoch
-    checkpoint_every = trainer.checkpoint_every_steps or val_every
-
-    model = instantiate(cfg.model)
-    if context.active and trainer.sync_batchnorm:
+    model = build_model(cfg.model)
+    if cfg.model.get("init_from"):
+        saved = read_saved_model(cfg.model.init_from)
+        load_model_weights(model, saved.weights, saved.path)
+        log.info("model weights from %s (step %d)", saved.path, saved.step)
+    if context.active and cfg.trainer.sync_batchnorm:
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         elif context.is_main:
@@ -165,192 +343,29 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         replica = DistributedDataParallel(replica, device_ids=[device.index] if device.type == "cuda" else None)
     fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
     optimizer = instantiate(cfg.optimizer, _convert_="all", **fused)(model.parameters())
-    scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
     scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
-    criterion = instantiate(cfg.loss)
-    n_parameters = sum(p.numel() for p in model.parameters())
+    scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
+    return TrainState(model, optimizer, scheduler, scaler), replica
 
-    config = OmegaConf.to_container(cfg, resolve=True)
-    record: dict[str, Any] = {
-        "status": "running",
-        "model": type(model).__name__,
-        "parameters": n_parameters,
-        "device": str(device),
-        "train_samples": len(data.train),
-        "val_samples": len(data.val),
-        "total_steps": total_steps,
-        "batch_size": trainer.batch_size * context.world_size,
-        "world_size": context.world_size,
-        "train_loss": [],
-        "val_history": [],
-        "final": None,
-        "best": None,
-        "train_samples_per_s": None,
-        "train_throughput": [],
-        "snapshot_blocked_s": [],
-    }
-    checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
-    running_loss = torch.zeros((), device=device)
-    running_steps = 0
-    start_step = 0
-    earlier_wall_time = 0.0
-    resume_from = _resume_path(trainer.resume, checkpoints)
-    if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        load_model_weights(model, state, resume_from)
-        if state.get("batches_per_epoch") != steps_per_epoch or state.get("total_steps") != total_steps:
-            raise CheckpointError(
-                f"{resume_from} was made for {state.get('total_steps')} steps of {state.get('batches_per_epoch')} per epoch, "
-                f"this run has {total_steps} of {steps_per_epoch}: resume with the same data, batch size and budget"
-            )
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng_state(state["rng"])
-        record.update(state["record"])  # keys added since that checkpoint keep their fresh values
-        running_loss += state["running_loss"]
-        running_steps = state["running_steps"]
-        start_step = state["step"]
-        earlier_wall_time = record.get("wall_time_s", 0.0)
-        log.info("resuming from %s at step %d", resume_from, start_step)
-    log.info(
-        "%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es); %s",
-        type(model).__name__, f"{n_parameters:,}", device, len(data.train), len(data.val), total_steps,
-        trainer.batch_size, context.world_size, fast,
-    )
 
-    def checkpoint_state(step: int) -> dict[str, Any]:
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng": rng_state(),
-            "step": step,
-            "epoch": step // steps_per_epoch,
-            "batches_per_epoch": steps_per_epoch,
-            "total_steps": total_steps,
-            "running_loss": running_loss.detach().cpu(),
-            "running_steps": running_steps,
-            "record": record,
-            "config": config,
-            "normalizer": vars(normalizer),
-        }
+def _resume_or_start(run: Run, resume: str | None) -> None:
+    """Continue a checkpoint (``auto``: the newest here; or a path) after checking it is this run, or start fresh.
 
-    snapshots = None
-    if cfg.diagnostics.enabled and main:
-        probe_seismic, probe_velocity = next(iter(val_loader))
-        probe_inputs = normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(device))
-        snapshots = ActivationSnapshots(model, probe_inputs, probe_velocity, normalizer, cfg.diagnostics)
-    logger = BackgroundLogger(build_logger(cfg, run_dir)) if main else RunLogger()
-    guard = NonFiniteGuard(trainer.skip_nonfinite_steps, device)
-    grad_clip = trainer.grad_clip_norm or math.inf
-
-    model.train()
-    batches = source.after(start_step)
-    memory_format = torch.channels_last if fast.channels_last else torch.contiguous_format
-    logged_samples = 0
-    train_seconds = 0.0
-    started = time.perf_counter() - earlier_wall_time
-    interval_start = time.perf_counter()
-    progress = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", disable=None)
-    try:
-        with PreemptionWatch() as preemption:
-            for step in range(start_step + 1, total_steps + 1):
-                epoch, seismic, velocity = next(batches)
-                inputs = normalizer.seismic(seismic).contiguous(memory_format=memory_format)
-                target = normalizer.velocity(velocity)
-                with fast.autocast(device):
-                    loss = criterion(replica(inputs), target)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                lr = optimizer.param_groups[0]["lr"]
-                # fp16: the scaler owns overflowing gradients (it skips that step and lowers its scale)
-                if guard.admit(step, loss.detach(), None if scaler.is_enabled() else grad_norm, lr):
-                    scaler.step(optimizer)
-                    running_loss += loss.detach().float()
-                    running_steps += 1
-                scaler.update()
-                scheduler.step()
-
-                if step % trainer.log_every_steps == 0 or step == total_steps:
-                    guard.check()
-                    mean_loss = (context.all_reduce_sum(running_loss.clone()) / max(running_steps, 1) / context.world_size).item()
-                    now = time.perf_counter()
-                    train_seconds += now - interval_start
-                    samples = running_steps * trainer.batch_size * context.world_size
-                    logged_samples += samples
-                    samples_per_s = samples / (now - interval_start)
-                    record["train_loss"].append([step, mean_loss])
-                    record["train_throughput"].append([step, samples_per_s])
-                    logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
-                    progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
-                    running_loss.zero_()
-                    running_steps = 0
-                    interval_start = now
-                progress.update(1)
-
-                validating = step % val_every == 0 or step == total_steps
-                snapshotting = snapshots is not None and (validating or snapshots.due(step))
-                stopping = context.any(preemption.requested is not None)
-                checkpointing = validating or step % checkpoint_every == 0 or stopping
-                if not (validating or snapshotting or checkpointing):
-                    continue
-                pause = time.perf_counter()
-                guard.check()
-                if snapshotting:  # the training thread only captures; the logger's worker renders
-                    snapshot_start = time.perf_counter()
-                    logger.log_rendered(partial(snapshots.pictures, snapshots.capture(), step), step)
-                    record["snapshot_blocked_s"].append([step, time.perf_counter() - snapshot_start])
-                if validating:
-                    metrics = evaluate(model, val_loader, normalizer, device, context)
-                    logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
-                    record["val_history"].append({"step": step, "epoch": epoch, **metrics})
-                    record["final"] = {"step": step, **metrics}
-                    log.info(
-                        "step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f",
-                        step, total_steps, epoch, metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["ssim"],
-                    )
-                    if record["best"] is None or metrics["mae"] < record["best"]["mae"]:
-                        record["best"] = {"step": step, **metrics}
-                        if main:
-                            checkpoints.save_best(checkpoint_state(step))
-                if train_seconds > 0:
-                    record["train_samples_per_s"] = logged_samples / train_seconds
-                record["wall_time_s"] = time.perf_counter() - started
-                if main:
-                    if checkpointing:
-                        checkpoints.save(step, checkpoint_state(step))
-                    write_json(run_dir / "metrics.json", record)
-                if stopping:
-                    record.update(status="preempted", preempted_at_step=step)
-                    if main:
-                        write_json(run_dir / "metrics.json", record)
-                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume", preemption.requested or "a signal to another rank", step, run_dir)
-                    logger.finish("preempted")
-                    return record
-                interval_start += time.perf_counter() - pause
-    except TrainingDiverged as error:
-        record.update(status="diverged", error=str(error), wall_time_s=time.perf_counter() - started)
-        if main:
-            write_json(run_dir / "metrics.json", record)
-        logger.log_summary({"status": "diverged", "error": str(error)})
-        logger.finish("diverged")
-        raise
-    except BaseException:
-        logger.finish("failed")
-        raise
-    finally:
-        progress.close()
-        if snapshots is not None:
-            snapshots.close()
-
-    record.update(status="completed", wall_time_s=time.perf_counter() - started, peak_host_rss_gb=peak_rss_gb())
-    if main:
-        write_json(run_dir / "metrics.json", record)
-    logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
-    logger.log_checkpoint(checkpoints.folder / "best.pt", f"{type(model).__name__}-best")
-    logger.finish("completed")
-    return record
+    A run that does not continue the newest checkpoint here moves the folder's checkpoints aside
+    (and says where): they belong to another timeline.
+    """
+    newest = run.checkpoints.latest()
+    path = newest if resume in (None, "auto") else None if resume == "never" else Path(str(resume))
+    saved = load_checkpoint(path) if path is not None else None
+    run.context.broadcast_from_main(None)  # every rank has read it before rank 0 moves anything
+    if run.context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
+        moved = run.checkpoints.move_aside()
+        if moved is not None:
+            log.warning("trainer.resume=%s: the checkpoints already in %s were moved to %s", resume, run.checkpoints.folder, moved)
+    if saved is None:
+        return
+    check_fingerprint(saved.get("fingerprint"), run.fingerprint, path)
+    run.state.load_state_dict(saved, path)
+    run.meter.load_state_dict(saved)
+    run.record.restore(saved["record"])
+    log.info("resuming from %s at step %d", path, run.state.step)

@@ -1,0 +1,106 @@
+"""What a run reports: ``metrics.json`` (one writer) and the loss / throughput since the last log line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fwilab.io import write_json
+
+
+class RunRecord:
+    """The content of ``metrics.json``; ``save()`` is the only place it is written (rank 0 has a path, others None).
+
+    Saved at every validation and at the end, so an interrupted run still reports; checkpoints carry
+    it, so a resumed run continues the same history.
+    """
+
+    def __init__(self, path: Path | None, **facts: Any):
+        self.path = path
+        self.data: dict[str, Any] = {
+            "status": "running",
+            **facts,
+            "train_loss": [],
+            "val_history": [],
+            "final": None,
+            "best": None,
+            "train_samples_per_s": None,
+            "train_throughput": [],
+            "snapshot_blocked_s": [],
+        }
+        self._started = time.perf_counter()
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue a checkpointed record (keys added since that checkpoint keep their fresh values)."""
+        self.data.update(saved)
+        self._started -= saved.get("wall_time_s", 0.0)
+
+    def add_validation(self, step: int, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record a validation; True when it is the best so far (lowest MAE)."""
+        self.data["val_history"].append({"step": step, "epoch": epoch, **metrics})
+        self.data["final"] = {"step": step, **metrics}
+        best = self.data["best"] is None or metrics["mae"] < self.data["best"]["mae"]
+        if best:
+            self.data["best"] = {"step": step, **metrics}
+        return best
+
+    def save(self, **updates: Any) -> dict[str, Any]:
+        self.data.update(updates, wall_time_s=time.perf_counter() - self._started)
+        if self.path is not None:
+            write_json(self.path, self.data)
+        return self.data
+
+
+class IntervalMeter:
+    """Loss and samples/s over the steps since the last log line; pauses (validation, snapshots) are left out.
+
+    The loss sum stays on the device (no host sync per step); ``state_dict`` carries it across a resume.
+    """
+
+    def __init__(self, device: torch.device, samples_per_step: int):
+        self.samples_per_step = samples_per_step
+        self.loss_sum = torch.zeros((), device=device)
+        self.steps = 0
+        self.seconds_total = 0.0
+        self.samples_total = 0
+        self._interval_start = time.perf_counter()
+        self._paused_at: float | None = None
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.loss_sum += loss.detach().float()
+        self.steps += 1
+
+    def pause(self) -> None:
+        self._paused_at = time.perf_counter()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._interval_start += time.perf_counter() - self._paused_at
+            self._paused_at = None
+
+    def close_interval(self, loss_sum: float) -> tuple[float, float]:
+        """(mean loss, samples/s) of the interval, given its loss sum over every rank; starts the next one."""
+        now = time.perf_counter()
+        seconds = now - self._interval_start
+        samples = self.steps * self.samples_per_step
+        mean_loss = loss_sum / max(self.steps, 1)
+        self.seconds_total += seconds
+        self.samples_total += samples
+        self.loss_sum.zero_()
+        self.steps = 0
+        self._interval_start = now
+        return mean_loss, samples / seconds
+
+    @property
+    def samples_per_s(self) -> float | None:
+        return self.samples_total / self.seconds_total if self.seconds_total > 0 else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"running_loss": self.loss_sum.detach().cpu(), "running_steps": self.steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loss_sum += state["running_loss"].to(self.loss_sum.device)
+        self.steps = int(state["running_steps"])
