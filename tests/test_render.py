@@ -78,6 +78,25 @@ def test_pca_rgb_keeps_signs_of_the_previous_snapshot():
     assert rendered.image.reshape(4, 3).tolist() == [[0, 0, 0], [255, 0, 255], [0, 255, 255], [255, 255, 0]]
 
 
+def test_pca_rgb_colours_follow_their_component_through_an_eigenvalue_crossing():
+    """Channel 0 carries pattern A, channel 1 pattern B; their variances swap between snapshots."""
+    rng = np.random.default_rng(3)
+    pattern_a, pattern_b = rng.normal(size=(2, 12, 12))
+    noise = 0.05 * rng.normal(size=(2, 12, 12))
+
+    def activations(std_a: float, std_b: float) -> np.ndarray:
+        return np.stack([std_a * pattern_a, std_b * pattern_b, *noise])
+
+    _, before = render_pca_rgb(activations(3.0, 2.0))
+    rendered, after = render_pca_rgb(activations(2.0, 3.0), previous=before)
+    red, green = rendered.image[..., 0].astype(float).ravel(), rendered.image[..., 1].astype(float).ravel()
+    assert abs(np.corrcoef(red, pattern_a.ravel())[0, 1]) > 0.9  # red still means pattern A, though B now ranks first
+    assert abs(np.corrcoef(green, pattern_b.ravel())[0, 1]) > 0.9
+    assert np.all(np.sum(after.components * before.components, axis=1) > 0)  # and its sign is kept
+    fresh, _ = render_pca_rgb(activations(2.0, 3.0))
+    assert abs(np.corrcoef(fresh.image[..., 0].astype(float).ravel(), pattern_b.ravel())[0, 1]) > 0.9  # without history, rank decides
+
+
 def test_pca_rgb_uses_many_channels_and_few_channels():
     rng = np.random.default_rng(1)
     rendered, basis = render_pca_rgb(rng.normal(size=(32, 20, 7)), scale=3)

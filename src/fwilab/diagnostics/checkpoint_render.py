@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from fwilab.diagnostics.snapshots import ActivationSnapshots
+from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import LocalImageLogger
 from fwilab.training.evaluation import load_trained
@@ -20,6 +20,7 @@ def render_checkpoint_sample(cfg: DictConfig, run_dir: str | Path) -> Path:
 
     Pictures land in ``<run_dir>/activations/step_<checkpoint step>/``, named as during training.
     """
+    check_diagnostics(cfg.diagnostics, probe_samples=1)
     loaded = load_trained(cfg)
     if not 0 <= cfg.sample < len(loaded.dataset):
         raise ConfigError(f"sample={cfg.sample} is outside {cfg.split}, which holds samples 0..{len(loaded.dataset) - 1}")

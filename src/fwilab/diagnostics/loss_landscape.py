@@ -1,7 +1,8 @@
 """Loss surfaces around trained weights along filter-normalized random directions (Li et al., 2018).
 
-A direction has the shape of the weights; each filter of it (each output slice of a conv or
-linear weight) is rescaled to the norm of the corresponding weight filter, so that a step of 1
+A direction has the shape of the weights; each filter of it (each output channel's slice of a conv,
+transposed-conv or linear weight; transposed convolutions keep output channels on dimension 1) is
+rescaled to the norm of the corresponding weight filter, so that a step of 1
 changes every filter by its own size and surfaces of differently scaled networks compare.
 Following the paper, biases and BatchNorm parameters get a zero direction. The loss is the
 training loss on a fixed validation subset, with the model in eval mode (BatchNorm running
@@ -31,18 +32,28 @@ from fwilab.training.evaluation import load_trained
 log = logging.getLogger(__name__)
 
 
+def output_dimension(model: nn.Module) -> dict[nn.Parameter, int]:
+    """For every weight, the dimension that indexes its output filters: 1 for transposed convolutions, else 0."""
+    return {
+        module.weight: 1 if isinstance(module, nn.modules.conv._ConvTransposeNd) else 0
+        for module in model.modules()
+        if isinstance(getattr(module, "weight", None), nn.Parameter)
+    }
+
+
 def filter_normalized_direction(model: nn.Module, generator: torch.Generator) -> list[torch.Tensor]:
-    """A random direction per parameter, filter-normalized; zero for biases and normalization parameters."""
+    """A random direction per parameter, normalized per output filter; zero for biases and normalization parameters."""
+    filter_dims = output_dimension(model)
     direction = []
     for parameter in model.parameters():
         if parameter.dim() <= 1:
             direction.append(torch.zeros_like(parameter))
             continue
         random = torch.randn(parameter.shape, generator=generator).to(parameter)
-        weight_norms = parameter.detach().flatten(1).norm(dim=1)
-        random_norms = random.flatten(1).norm(dim=1).clamp_min(1e-12)
-        shape = (-1,) + (1,) * (parameter.dim() - 1)
-        direction.append(random * (weight_norms / random_norms).view(shape))
+        dim = filter_dims.get(parameter, 0)
+        weight, noise = parameter.detach().movedim(dim, 0), random.movedim(dim, 0)
+        scale = weight.flatten(1).norm(dim=1) / noise.flatten(1).norm(dim=1).clamp_min(1e-12)
+        direction.append((noise * scale.view((-1,) + (1,) * (parameter.dim() - 1))).movedim(0, dim))
     return direction
 
 
@@ -134,7 +145,9 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     grid = np.linspace(-cfg.range, cfg.range, cfg.points_2d)
     line = loss_surface(loaded.model, batches, criterion, [first], [alphas])
     surface = loss_surface(loaded.model, batches, criterion, [first, second], [grid, grid])
-    name = f"{trained.model._target_.rsplit('.', 1)[-1]} + {trained.optimizer._target_.rsplit('.', 1)[-1]}"
+    name = trained.model._target_.rsplit(".", 1)[-1]
+    if trained.get("optimizer") is not None:
+        name += f" + {trained.optimizer._target_.rsplit('.', 1)[-1]}"
     images = {
         "loss_landscape/loss_1d": plot_line(alphas, line, f"1-D loss around {name}"),
         "loss_landscape/loss_2d": plot_contour(grid, grid, surface, f"2-D loss around {name}"),

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from scipy.optimize import linear_sum_assignment
 
 from fwilab.diagnostics.colormaps import apply_colormap, colormap_lut
 
 FLAG_COLOUR = (255, 0, 255)
+MONTAGE_NORMALIZATIONS = ("per_channel", "shared")
 
 
 @dataclass
@@ -67,8 +69,8 @@ def render_montage(
     and only an all-constant stack is flagged. NaN/Inf tiles are always flagged. Flagged tiles get a
     magenta frame. With ``labels`` each tile shows its channel number.
     """
-    if normalization not in ("per_channel", "shared"):
-        raise ValueError(f"normalization={normalization!r} is not 'per_channel' or 'shared'")
+    if normalization not in MONTAGE_NORMALIZATIONS:
+        raise ValueError(f"normalization={normalization!r} is not one of {MONTAGE_NORMALIZATIONS}")
     channels = np.asarray(activations, dtype=np.float64)[:max_channels]
     n, height, width = channels.shape
     columns = int(np.ceil(np.sqrt(n)))
@@ -113,12 +115,29 @@ class PCABasis:
     components: np.ndarray  # (3, C)
 
 
+def _follow_previous(components: np.ndarray, previous: PCABasis | None) -> np.ndarray:
+    """Order and sign the (3, C) components so each colour keeps its meaning from the previous snapshot.
+
+    When two eigenvalues cross, the components swap ranks: each is matched to the previous component
+    it correlates with most (in absolute value; an assignment over the 3 x 3 matrix), then its sign
+    is fixed to agree. Without a previous basis, each component's largest loading is made positive.
+    """
+    if previous is None or previous.components.shape != components.shape:
+        return components * np.array([np.sign(c[np.argmax(np.abs(c))]) or 1.0 for c in components])[:, None]
+    correlation = components @ previous.components.T  # [new, old]
+    new_index, old_index = linear_sum_assignment(-np.abs(correlation))
+    matched = np.empty_like(components)
+    for new, old in zip(new_index, old_index):
+        matched[old] = components[new] * (np.sign(correlation[new, old]) or 1.0)
+    return matched
+
+
 def render_pca_rgb(activations: np.ndarray, previous: PCABasis | None = None, scale: int = 1, sigmas: float = 2.5) -> tuple[Rendered, PCABasis]:
     """Project one sample's (C, H, W) activations on their top 3 principal components -> R, G, B.
 
     Each pixel is a C-vector; the components come from the channel covariance over pixels. Signs
-    are fixed so that each component's largest loading is positive, or, given ``previous``, so that
-    each component points the same way as the previous snapshot's; each component is scaled by its
+    are fixed so that each component's largest loading is positive, or, given ``previous``, each
+    colour follows the previous snapshot's component it matches best (order and sign); each component is scaled by its
     own standard deviation (mean +- ``sigmas`` std -> 0..255), so equal colours mean equal
     deviations in units of that layer's spread. Fewer than 3 channels fill the missing colours with 0.
     """
@@ -133,11 +152,7 @@ def render_pca_rgb(activations: np.ndarray, previous: PCABasis | None = None, sc
     covariance = centred.T @ centred / max(len(centred) - 1, 1)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     order = np.argsort(eigenvalues)[::-1][:3]
-    components = eigenvectors[:, order].T
-    for k, component in enumerate(components):
-        reference = previous.components[k] if previous is not None and previous.components.shape == components.shape else None
-        sign = np.sign(component @ reference) if reference is not None else np.sign(component[np.argmax(np.abs(component))])
-        components[k] = component * (sign or 1.0)
+    components = _follow_previous(eigenvectors[:, order].T, previous)
     projected = centred @ components.T
     spread = projected.std(axis=0)
     if not np.any(spread > 0):

@@ -16,17 +16,52 @@ import logging
 import numpy as np
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 from torch import nn
 
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, Snapshot
-from fwilab.diagnostics.render import PCABasis, render_montage, render_pca_rgb, render_velocity_panel
+from fwilab.diagnostics.render import MONTAGE_NORMALIZATIONS, PCABasis, render_montage, render_pca_rgb, render_velocity_panel
+from fwilab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MONTAGE_TILE_PIXELS = 32
 PCA_IMAGE_PIXELS = 160
+
+
+def _check_count(cfg: DictConfig, key: str, minimum: int) -> None:
+    value = cfg.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"diagnostics.{key}={value!r} must be an integer of at least {minimum}")
+
+
+def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None:
+    """Every ``diagnostics.*`` value, checked before any work; ``probe_samples``: how many the probe will hold."""
+    if cfg.mode not in ("eval", "train"):
+        raise ConfigError(f"diagnostics.mode={cfg.mode!r} is not 'eval' or 'train'")
+    if cfg.montage_normalization not in MONTAGE_NORMALIZATIONS:
+        raise ConfigError(f"diagnostics.montage_normalization={cfg.montage_normalization!r} is not one of {MONTAGE_NORMALIZATIONS}")
+    _check_count(cfg, "every_n_steps", 0)
+    _check_count(cfg, "max_samples", 1)
+    _check_count(cfg, "max_channels", 1)
+    if not isinstance(cfg.percentile, (int, float)) or not 0 <= cfg.percentile < 50:
+        raise ConfigError(f"diagnostics.percentile={cfg.percentile!r} must be in [0, 50)")
+    if not isinstance(cfg.patterns, ListConfig) or not all(isinstance(p, str) for p in cfg.patterns):
+        raise ConfigError(f"diagnostics.patterns={cfg.patterns!r} must be a list of module paths such as ['deconv5_*']")
+    for name in cfg.types:
+        try:
+            kind = get_class(name)
+        except Exception:
+            kind = None
+        if not (isinstance(kind, type) and issubclass(kind, nn.Module)):
+            raise ConfigError(f"diagnostics.types: {name!r} is not an importable torch.nn.Module class")
+    samples = cfg.max_samples if probe_samples is None else probe_samples
+    if cfg.mode == "train" and samples < 2:
+        raise ConfigError(
+            f"diagnostics.mode=train needs at least 2 probe samples, this probe holds {samples}: BatchNorm in training "
+            "mode cannot normalize one sample at the 1x1 bottleneck (use diagnostics.mode=eval)"
+        )
 
 
 def upscale_factor(height: int, width: int, target: int) -> int:
