@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
+from openfwi_download import write_download, write_openfwi_split_files
 
 pytestmark = pytest.mark.slow
 TINY_MODEL = ["model=reconstruction", "model.base_channels=8", "trainer.batch_size=4", "trainer.device=cpu"]
@@ -99,6 +100,40 @@ def test_user_errors_are_one_line(tiny_dataset, args, message, tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("family, train_samples", [("curvefault_a", 96), ("flatvel_a", 48), ("style_b", 120)])
+def test_train_and_evaluate_on_an_official_download(tmp_path, family, train_samples):
+    root = write_download(tmp_path, family)
+    data = [f"data={family}", f"data.root={root}"]
+    trained = run("train.py", *data, *TINY_MODEL, "trainer.max_steps=2", "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path / 'run'}")
+    assert trained.returncode == 0, trained.stderr
+    assert f"{train_samples} train / " in (tmp_path / "run" / "train.log").read_text()
+    scored = run("evaluate.py", f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'best.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert result["mae"] == pytest.approx(json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]["mae"], abs=1e-6)
+
+
+def test_openfwis_split_files_through_the_cli(tmp_path):
+    root = write_download(tmp_path, "curvefault_b")
+    splits = write_openfwi_split_files(root, "curvefault_b", tmp_path)
+    result = run("train.py", "data=curvefault_b", f"data.root={root}", f"data.train_split={splits['train']}", f"data.val_split={splits['val']}",
+                 *TINY_MODEL, "trainer.max_steps=1", "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "lists 192 paths that do not exist (e.g. /projects/piml_inversion/FWIOpenData/CurveFault_B/seis6_1_0.npy)" in log
+    wrong = run("train.py", "data=curvevel_a", f"data.root={root}", *TINY_MODEL, f"hydra.run.dir={tmp_path / 'wrong'}")
+    assert wrong.returncode == 1 and wrong.stderr.strip().endswith("found seis{6,7,8}_1_*.npy files: this looks like a Fault-family B (FlatFault-B or CurveFault-B) folder")
+
+
+def test_resume_with_changed_settings_is_one_line(tiny_dataset, tmp_path):
+    common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path}"]
+    assert run("train.py", *common, "trainer.max_steps=1").returncode == 0
+    for change, message in [("seed=1", "seed is 0 there and 1 now"), ("data.val_samples=4", "data.val is '8 samples of 1 files, sha256 ")]:
+        result = run("train.py", *common, "trainer.max_steps=1", change)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: cannot resume from {tmp_path / 'checkpoints' / 'step_00000001.pt'}: {message}")
+
+
 def test_evaluate_with_a_damaged_checkpoint_is_one_line(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 10)
     result = run("evaluate.py", f"checkpoint={tmp_path / 'bad.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
@@ -163,6 +198,8 @@ def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset)
     assert "enc.7_montage.png" in names and "enc.7_pca_rgb.png" not in names  # 1 x 1 bottleneck: montage only
     outside = run("render_activations.py", f"checkpoint={checkpoint}", "sample=99", f"hydra.run.dir={tmp / 'render2'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
     assert outside.returncode == 1 and outside.stderr.strip() == "error: sample=99 is outside val, which holds samples 0..3"
+    train_mode = run("render_activations.py", f"checkpoint={checkpoint}", "diagnostics.mode=train", f"hydra.run.dir={tmp / 'render3'}")
+    assert train_mode.returncode == 1 and train_mode.stderr.startswith("error: diagnostics.mode=train needs at least 2 probe samples, this probe holds 1")
 
 
 def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path):
