@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
 from fwilab.models import InversionNet, ReconstructionNet, build_model
@@ -15,11 +15,10 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-def test_default_config_is_the_embedded_synthetic_run():
-    cfg = compose_train()
-    assert cfg.data.synthetic.family == "curvefault_a" and cfg.data.train_split == "train.txt"
-    assert cfg.model._target_ == "fwilab.models.InversionNet"
-    assert cfg.trainer.device == "auto" and cfg.trainer.max_steps is None
+def test_default_data_root_follows_the_cache_variable_and_the_generation_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("FWILAB_DATA_DIR", str(tmp_path))
+    cfg = compose_train("data.synthetic.n_train=64", "data.synthetic.seed=5")
+    assert cfg.data.root == f"{tmp_path}/synthetic/curvefault_a-n64-200-seed5"  # another set, another folder
 
 
 @pytest.mark.parametrize("option", _options("optimizer"))
@@ -72,8 +71,6 @@ def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
             return_hydra_config=True,
         )
     launcher = cfg.hydra.launcher
-    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
-    assert launcher.partition == "gpu" and launcher.gpus_per_node == 4 and launcher.tasks_per_node == 4
-    assert launcher.signal_delay_s == 120 and launcher.max_num_timeout == 3 and launcher.timeout_min == 240
+    assert isinstance(get_class(launcher._target_), type)  # the plugin is installed and the target imports
+    assert launcher.tasks_per_node == launcher.gpus_per_node == 4  # one task per GPU follows the override
     assert launcher.submitit_folder.endswith("/.submitit/%j")
-    assert cfg.trainer.distributed and cfg.trainer.sync_batchnorm and cfg.trainer.batch_size == 8

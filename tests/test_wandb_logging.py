@@ -80,6 +80,10 @@ def test_offline_run_identity_config_summary_and_artifact(offline_run):
             summary.update({k: v for k, v in r["summary"]["update"].items()})
     assert summary["best/mae"] == pytest.approx(record["best"]["mae"]) and summary["status"] == "completed"
     assert any(r["type"] == "artifact" and r["artifact"]["type"] == "model" for r in records)
+    folder = run_dir / "checkpoints"
+    artifact = torch.load(folder / "best_weights.pt", weights_only=True)
+    assert set(artifact) == {"model", "config", "normalizer", "step", "fingerprint"}  # no optimizer or random states
+    assert (folder / "best_weights.pt").stat().st_size < 0.5 * (folder / "best.pt").stat().st_size
 
 
 def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dataset, tmp_path):

@@ -152,6 +152,13 @@ class Run:
             "normalizer": vars(self.normalizer),
         }
 
+    def restore(self, saved: dict[str, Any], path: Path) -> None:
+        """The inverse of ``checkpoint()``, after checking that ``saved`` belongs to this run."""
+        check_fingerprint(saved.get("fingerprint"), self.fingerprint, path)
+        self.state.load_state_dict(saved, path)
+        self.meter.load_state_dict(saved)
+        self.record.restore(saved["record"])
+
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
@@ -362,10 +369,6 @@ def _resume_or_start(run: Run, resume: str | None) -> None:
         moved = run.checkpoints.move_aside()
         if moved is not None:
             log.warning("trainer.resume=%s: the checkpoints already in %s were moved to %s", resume, run.checkpoints.folder, moved)
-    if saved is None:
-        return
-    check_fingerprint(saved.get("fingerprint"), run.fingerprint, path)
-    run.state.load_state_dict(saved, path)
-    run.meter.load_state_dict(saved)
-    run.record.restore(saved["record"])
-    log.info("resuming from %s at step %d", path, run.state.step)
+    if saved is not None:
+        run.restore(saved, path)
+        log.info("resuming from %s at step %d", path, run.state.step)
