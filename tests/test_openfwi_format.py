@@ -57,7 +57,7 @@ def test_every_family_loads_its_official_download_without_a_split_file(tmp_path,
     assert len(velocity_labels) == len(data.val)  # every file read, none twice
 
 
-@pytest.mark.parametrize("family", ["curvefault_b", "flatvel_a"])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_openfwis_own_split_files_work_as_they_are(tmp_path, family, caplog):
     root = write_download(tmp_path, family)
     split_files = write_openfwi_split_files(root, family, tmp_path)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fwilab.errors import CheckpointError
+from fwilab.models import InversionNet
 from fwilab.io import atomic_write
 
 
@@ -94,8 +95,6 @@ def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) ->
 
     Only OpenFWI's own InversionNet (base_channels=32) fits its network.py.
     """
-    from fwilab.models import InversionNet
-
     reference = {key: value.shape for key, value in InversionNet().state_dict().items()}
     weights = model.state_dict()
     if {key: value.shape for key, value in weights.items()} != reference:

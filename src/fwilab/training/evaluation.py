@@ -50,6 +50,8 @@ class TrainedModel:
 def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
     """The saved run's config; for an OpenFWI checkpoint, the model and data the user named."""
     if saved.config is not None:
+        if cfg.get("model") is not None:
+            raise ConfigError(f"model=... is for OpenFWI checkpoints; {saved.path} carries its own model config")
         return OmegaConf.create(saved.config)
     if cfg.get("model") is None or cfg.get("data") is None:
         args = saved.openfwi_args or {}

@@ -169,9 +169,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         context.close()
 
 
-def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> None:
-    """One optimizer step on a raw batch; the divergence guard decides whether the update applies."""
-    state, memory_format = run.state, torch.channels_last if run.fast.channels_last else torch.contiguous_format
+def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> float:
+    """One optimizer step on a raw batch; the divergence guard decides whether the update applies. Returns its lr."""
+    state, lr, memory_format = run.state, run.state.lr, torch.channels_last if run.fast.channels_last else torch.contiguous_format
     inputs = run.normalizer.seismic(seismic).contiguous(memory_format=memory_format)
     with run.fast.autocast(inputs.device):
         loss = run.criterion(run.replica(inputs), run.normalizer.velocity(velocity))
@@ -179,11 +179,12 @@ def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> None:
     state.scaler.scale(loss).backward()
     state.scaler.unscale_(state.optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), run.cfg.trainer.grad_clip_norm or math.inf)
-    if run.guard.admit(state.step, loss.detach(), grad_norm, state.lr):
+    if run.guard.admit(state.step, loss.detach(), grad_norm, lr):
         state.scaler.step(state.optimizer)
         run.meter.add(loss)
     state.scaler.update()
     state.scheduler.step()
+    return lr
 
 
 def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
@@ -196,9 +197,9 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
             while state.step < plan.total_steps:
                 state.step += 1
                 epoch, seismic, velocity = next(batches)
-                train_step(run, seismic, velocity)
+                lr = train_step(run, seismic, velocity)
                 if plan.logs(state.step):
-                    _log_interval(run, progress)
+                    _log_interval(run, progress, lr)
                 progress.update(1)
                 stopping = context.any(preemption.requested is not None)
                 snapshotting = run.snapshots is not None and (plan.validates(state.step) or run.snapshots.due(state.step))
@@ -223,7 +224,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
 
 
-def _log_interval(run: Run, progress: tqdm) -> None:
+def _log_interval(run: Run, progress: tqdm, lr: float) -> None:
     """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's)."""
     run.guard.check()
     loss_sum = run.context.all_reduce_sum(run.meter.loss_sum.clone()).item() / run.context.world_size
@@ -231,7 +232,7 @@ def _log_interval(run: Run, progress: tqdm) -> None:
     step = run.state.step
     run.record.data["train_loss"].append([step, mean_loss])
     run.record.data["train_throughput"].append([step, samples_per_s])
-    run.logger.log_metrics({"train/loss": mean_loss, "train/lr": run.state.lr, "train/samples_per_s": samples_per_s}, step)
+    run.logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
 
 
