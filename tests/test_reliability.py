@@ -20,6 +20,7 @@ from fwilab.errors import CheckpointError, ConfigError
 from fwilab.training.checkpoint import restore_rng_state, rng_state
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
+from fwilab.training.losses import WeightedL1L2
 
 STEPS = 16
 
@@ -38,6 +39,22 @@ class NanGradientLoss(nn.Module):
         if self.calls in self.bad_calls:
             loss = loss + torch.sqrt(prediction.sum() * 0.0)
         return loss
+
+
+class PreemptedOnce(WeightedL1L2):
+    """OpenFWI's loss, which sends this process ``signal_name`` at call ``call`` of the first attempt only
+    (``marker`` remembers), as SLURM does ``signal_delay_s`` before a time limit."""
+
+    def __init__(self, call: int, signal_name: str, marker: str, **weights: float):
+        super().__init__(**weights)
+        self.call, self.signal_name, self.marker, self.calls = call, signal_name, Path(marker), 0
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.call and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+        return super().forward(prediction, target)
 
 
 def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
@@ -98,6 +115,7 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_datas
 @pytest.mark.parametrize("signal_number, workers, whole_group", [
     (signal.SIGTERM, 0, False),
     (signal.SIGUSR1, 0, False),
+    (signal.SIGUSR2, 0, False),  # submitit's signal, here without submitit: checkpoint and a clean exit
     (signal.SIGTERM, 2, True),  # scancel / a terminal signals every process, DataLoader workers included
 ])
 def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference_run, tmp_path, signal_number, workers, whole_group):
@@ -120,6 +138,27 @@ def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference
     resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     _assert_same_run(run_dir, reference_run)
+
+
+@pytest.mark.parametrize("preempt_signal", ["", "USR1"])  # submitit spells it without SIG
+def test_submitit_preemption_checkpoints_requeues_and_resumes_to_the_same_weights(tiny_dataset, reference_run, tmp_path, preempt_signal):
+    """Through hydra-submitit-launcher's local executor: submitit's own handler requeues the job after fwilab's checkpoint."""
+    sweep = tmp_path / "sweep"
+    env = {key: value for key, value in os.environ.items() if key != "SUBMITIT_PREEMPT_SIGNAL"}
+    env.update({"PYTHONPATH": str(ROOT / "tests")}, **({"SUBMITIT_PREEMPT_SIGNAL": preempt_signal} if preempt_signal else {}))
+    signal_name = f"SIG{preempt_signal or 'USR2'}"
+    python, script, *overrides = _command(
+        tiny_dataset, tmp_path / "unused", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", "hydra.launcher.timeout_min=60",
+        "loss._target_=test_reliability.PreemptedOnce", "+loss.call=5", f"+loss.signal_name={signal_name}", f"+loss.marker={tmp_path / 'preempted'}",
+    )
+    command = [python, script, "-m", *overrides]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    log = (sweep / "0" / "train.log").read_text()
+    assert f"stopped by {signal_name} at step 5" in log and f"handing {signal_name} to the job's own handler" in log
+    assert "this job is preempted" in log  # submitit's handler ran and requeued (not a time-out)
+    assert f"resuming from {sweep / '0' / 'checkpoints' / 'step_00000005.pt'} at step 5" in log
+    _assert_same_run(sweep / "0", reference_run)
 
 
 def test_only_the_newest_checkpoints_are_kept(reference_run):

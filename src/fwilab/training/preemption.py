@@ -1,15 +1,33 @@
-"""SIGTERM / SIGUSR1 (how SLURM announces preemption) become a request to checkpoint and stop."""
+"""Preemption: a signal becomes a request to finish the step, checkpoint and stop; then the job is requeued.
+
+Watched signals: SIGTERM, SIGUSR1 (plain SLURM's ``--signal=USR1@N``) and submitit's preemption
+signal (``SUBMITIT_PREEMPT_SIGNAL``, USR2 by default; hydra-submitit-launcher asks SLURM for it
+``signal_delay_s`` before the time limit). Inside the ``with`` block they only set ``requested``.
+After the run has checkpointed and marked itself preempted, ``hand_over`` gives the signal to the
+handler the process had before: under submitit that handler requeues the job (and exits), so the
+requeued job resumes in the same run directory. Without one, the program ends normally.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 
 log = logging.getLogger(__name__)
 
-PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+def submitit_signal() -> signal.Signals:
+    """The signal submitit treats as preemption: ``SUBMITIT_PREEMPT_SIGNAL`` (a name such as USR2), USR2 by default."""
+    name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2").upper()
+    return getattr(signal, name if name.startswith("SIG") else f"SIG{name}", signal.SIGUSR2)
+
+
+def preemption_signals() -> tuple[signal.Signals, ...]:
+    return tuple(dict.fromkeys((signal.SIGTERM, signal.SIGUSR1, submitit_signal())))
 
 
 class PreemptionWatch:
@@ -25,7 +43,7 @@ class PreemptionWatch:
 
     def __enter__(self) -> PreemptionWatch:
         if threading.current_thread() is threading.main_thread():
-            for number in PREEMPTION_SIGNALS:
+            for number in preemption_signals():
                 self._previous[number] = signal.signal(number, self._handle)
         return self
 
@@ -34,8 +52,20 @@ class PreemptionWatch:
             signal.signal(number, handler)
 
 
+def hand_over(signal_name: str) -> None:
+    """Call the handler the process had for ``signal_name`` before the watch (submitit's: requeue and exit).
+
+    Call after the checkpoint and ``metrics.json`` are written: submitit's handler exits the process.
+    """
+    number = getattr(signal, signal_name, None)
+    handler = signal.getsignal(number) if number is not None else None
+    if isinstance(handler, Callable) and handler is not signal.default_int_handler:
+        log.info("handing %s to the job's own handler (%s)", signal_name, getattr(handler, "__qualname__", handler))
+        handler(number, None)
+
+
 def ignore_preemption_signals(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: a signal sent to the whole process group (scancel, a terminal)
     must reach the trainer's handler, not kill the workers it still needs for its last step."""
-    for number in PREEMPTION_SIGNALS:
+    for number in preemption_signals():
         signal.signal(number, signal.SIG_IGN)
