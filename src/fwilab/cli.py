@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,10 @@ from fwilab.errors import FwilabError
 from fwilab.io import write_json
 
 log = logging.getLogger("fwilab")
+TORCHRUN_MULTIRUN = (
+    "torchrun with -m would run the whole sweep in every process; start one torchrun per sweep point, "
+    "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
+)
 
 
 def run_dir() -> Path:
@@ -51,6 +56,9 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
         multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if multirun and "TORCHELASTIC_RUN_ID" in os.environ:
+            print(f"error: {TORCHRUN_MULTIRUN}", file=sys.stderr)
+            raise SystemExit(1)
         try:
             return task(cfg)
         except (FwilabError, OmegaConfBaseException, HydraException) as error:

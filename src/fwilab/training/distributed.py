@@ -8,6 +8,7 @@ context is a single process and every collective is a no-op, so the loop has one
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,25 @@ class DistributedContext:
         holder = [obj]
         dist.broadcast_object_list(holder, src=0)
         return holder[0]
+
+    def broadcast_buffers(self, module: torch.nn.Module) -> None:
+        """Rank 0's buffers (BatchNorm running statistics) on every rank: what its checkpoint holds."""
+        if self.active:
+            for buffer in module.buffers():
+                dist.broadcast(buffer.data, src=0)
+
+    def check_same_weights(self, module: torch.nn.Module) -> str:
+        """The SHA-256 of the weights, after checking every rank holds the same bytes (a broken all-reduce would not)."""
+        digest = hashlib.sha256()
+        for tensor in module.state_dict().values():
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        mine = digest.hexdigest()
+        if self.active:
+            every = [None] * self.world_size
+            dist.all_gather_object(every, mine)
+            if len(set(every)) > 1:
+                raise RuntimeError(f"data-parallel ranks hold different weights (SHA-256 per rank: {every})")
+        return mine
 
     def close(self) -> None:
         if self.active and dist.is_initialized():

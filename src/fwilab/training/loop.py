@@ -9,7 +9,8 @@ A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, st
 states), the record so far and a fingerprint of what the run depends on; the data order is a
 function of seed and step. So a run resumed from it (``trainer.resume=auto``, the default, picks
 the newest in the run directory) ends with the same weights as one never interrupted, and a resume
-with other settings is refused. SIGTERM / SIGUSR1 save a checkpoint after the current step and stop.
+with other settings is refused. SIGTERM, SIGUSR1 and submitit's preemption signal save a checkpoint
+after the current step and stop; under submitit the job is then requeued and resumes here.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.performance import FastPath, resolve_fast_path
-from fwilab.training.preemption import PreemptionWatch
+from fwilab.training.preemption import PreemptionWatch, hand_over
 from fwilab.training.record import IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
@@ -88,6 +89,9 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
     if cfg.diagnostics.enabled:
         check_diagnostics(cfg.diagnostics)
+        if cfg.diagnostics.mode == "train" and cfg.trainer.get("distributed") and cfg.trainer.sync_batchnorm:
+            raise ConfigError("diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
+                              "BatchNorm would wait for the other ranks; use diagnostics.mode=eval")
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
@@ -164,9 +168,12 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
     context = init_distributed(cfg.trainer)
     try:
-        return _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
+        record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
     finally:
         context.close()
+    if record["status"] == "preempted" and record.get("preempted_by"):
+        hand_over(record["preempted_by"])  # under submitit: requeue this job, which resumes here
+    return record
 
 
 def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> float:
@@ -201,7 +208,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                 if plan.logs(state.step):
                     _log_interval(run, progress, lr)
                 progress.update(1)
-                stopping = context.any(preemption.requested is not None)
+                stopping = _stop_requested(run, preemption)
                 snapshotting = run.snapshots is not None and (plan.validates(state.step) or run.snapshots.due(state.step))
                 if plan.checkpoints(state.step) or snapshotting or stopping:
                     run.meter.pause()
@@ -210,7 +217,7 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                 if stopping:
                     log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume",
                                 preemption.requested or "a signal to another rank", state.step, run_dir)
-                    return _close(run, "preempted", preempted_at_step=state.step)
+                    return _close(run, "preempted", preempted_at_step=state.step, preempted_by=preemption.requested)
     except TrainingDiverged as error:
         _close(run, "diverged", error=str(error))
         raise
@@ -222,6 +229,14 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         if run.snapshots is not None:
             run.snapshots.close()
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
+
+
+def _stop_requested(run: Run, preemption: PreemptionWatch) -> bool:
+    """Whether any rank was asked to stop; ranks agree only at log and checkpoint steps (one collective there, none elsewhere)."""
+    step = run.state.step
+    if run.context.active and not (run.plan.logs(step) or run.plan.checkpoints(step)):
+        return False
+    return run.context.any(preemption.requested is not None)
 
 
 def _log_interval(run: Run, progress: tqdm, lr: float) -> None:
@@ -244,6 +259,9 @@ def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> 
         started = time.perf_counter()
         run.logger.log_rendered(partial(run.snapshots.pictures, run.snapshots.capture(), step), step)
         run.record.data["snapshot_blocked_s"].append([step, time.perf_counter() - started])
+    if run.context.active:  # every rank validates and saves rank 0's BatchNorm statistics, all ranks the same weights
+        run.context.broadcast_buffers(run.state.model)
+        run.record.data["weights_sha256"] = run.context.check_same_weights(run.state.model)
     if run.plan.validates(step):
         metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
@@ -280,7 +298,7 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
     data = build_data(cfg.data)
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
-    fast = resolve_fast_path(trainer, context.device, data.train)
+    fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
     val_every = trainer.val_every_steps or sampler.batches_per_epoch
     plan = StepPlan(
         total_steps=trainer.max_steps or trainer.epochs * sampler.batches_per_epoch,
@@ -314,8 +332,9 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
              len(data.val), plan.total_steps, trainer.batch_size, context.world_size, fast)
     if cfg.diagnostics.enabled and main:
         check_diagnostics(cfg.diagnostics, probe_samples=min(cfg.diagnostics.max_samples, len(data.val)))
-        probe_seismic, probe_velocity = next(iter(run.val_loader))
-        probe_inputs = data.normalizer.seismic(probe_seismic[: cfg.diagnostics.max_samples].to(context.device))
+        probe = [data.val[index] for index in range(min(cfg.diagnostics.max_samples, len(data.val)))]  # the same for any world size
+        probe_seismic, probe_velocity = (torch.stack(items) for items in zip(*probe))
+        probe_inputs = data.normalizer.seismic(probe_seismic.to(context.device))
         run.snapshots = ActivationSnapshots(state.model, probe_inputs, probe_velocity, data.normalizer, cfg.diagnostics)
     run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=run.record.data["wandb_run_id"])) if main else RunLogger()
     return run
@@ -346,9 +365,9 @@ def _build_state(cfg: DictConfig, context: DistributedContext, fast: FastPath, t
         elif context.is_main:
             log.warning("trainer.sync_batchnorm needs CUDA; on CPU each process normalizes over its own batch")
     model = model.to(device, memory_format=torch.channels_last if fast.channels_last else torch.preserve_format)
-    replica = torch.compile(model) if fast.compile else model
-    if context.active:
-        replica = DistributedDataParallel(replica, device_ids=[device.index] if device.type == "cuda" else None)
+    replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if context.active else model
+    if fast.compile:  # outside DDP, so Dynamo sees DDP's buckets and overlaps the all-reduce with the backward pass
+        replica = torch.compile(replica)
     fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
     optimizer = instantiate(cfg.optimizer, _convert_="all", **fused)(model.parameters())
     scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
