@@ -168,6 +168,17 @@ def test_benchmark_runs_where_deepwave_is_missing(tmp_path):
     assert "parameters) on cpu" not in (tmp_path / "gen" / "benchmark.log").read_text()  # refused before any training
 
 
+def test_benchmark_defaults_follow_the_device(tmp_path):
+    """What a newcomer types on a CPU: no sizes given, so CPU sizes, no compiled configuration, minutes not hours."""
+    result = run("benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.generation.n_models=0",
+                 f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "benchmark.json").read_text())
+    assert report["settings"] == {"batch_size": 8, "steps": 10, "warmup_steps": 3, "samples": 64, "reference_workers": 0, "snapshot_every": 5}
+    assert [row["configuration"] for row in report["rows"]][1:] == ["fp32_files", "fp32_resident", "bf16_cl_resident"]
+    assert "bf16_cl_resident_compile left out: torch.compile is measured on GPUs only" in (tmp_path / "benchmark.log").read_text()
+
+
 def test_benchmark_runs_every_configuration_on_cpu(tmp_path):
     result = run(
         "benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2",
@@ -291,3 +302,17 @@ def test_optuna_search_stores_a_resumable_sqlite_study(tiny_dataset, tmp_path):
     assert set(first_trial.params) == {"lr", "weight_decay", "scheduler.warmup_steps", "optimizer"}
     assert first_trial.value == json.loads((tmp_path / "a" / "0" / "metrics.json").read_text())["best"]["mae"]
     assert "best_params" in (tmp_path / "b" / "optimization_results.yaml").read_text()
+
+
+def test_gpu_check_refuses_without_a_gpu_and_reports_what_ran(tmp_path):
+    from fwilab.benchmarking import write_gpu_report
+
+    refused = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                             env={**os.environ, "PYTHON": sys.executable})
+    assert refused.returncode == 1 and refused.stderr.startswith("error: no CUDA GPU visible")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp_path / 'gpu_tests.xml'}",
+                    str(ROOT / "tests" / "test_gpu.py")], capture_output=True, timeout=300, cwd=ROOT)
+    report = write_gpu_report(tmp_path)
+    assert report["gpu_tests"] == {"tests": 6, "failures": 0, "errors": 0, "skipped": 6, "passed": 0}  # CPU: every GPU test skips
+    text = (tmp_path / "gpu_report.md").read_text()
+    assert "GPU tests: 0 passed, 0 failed, 6 skipped" in text and "Benchmark: no result" in text

@@ -14,6 +14,7 @@ no physics, no deepwave needed), so the benchmark runs on a machine that only ha
 from __future__ import annotations
 
 import json
+import logging
 import math
 import platform
 import statistics
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import numpy as np
 import torch
@@ -35,11 +37,14 @@ from fwilab.data.synthetic.forward import import_deepwave, simulate_shot_gathers
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
+from fwilab.io import write_json
 from fwilab.models import build_model
 from fwilab.training.losses import WeightedL1L2
 from fwilab.training.loop import peak_rss_gb, train
 
 DATA_MIN, DATA_MAX = -26.48, 52.32
+
+log = logging.getLogger(__name__)
 
 
 def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
@@ -146,9 +151,32 @@ def loop_throughput(train_cfg: DictConfig, root: Path, run_dir: Path, overrides:
             "snapshot_blocked_s": record["snapshot_blocked_s"], "steps": warmup + steps}
 
 
+# What `auto` means per device: OpenFWI's reference setting on a GPU; on a CPU, sizes a 2-core laptop finishes in minutes.
+DEVICE_DEFAULTS = {
+    "cuda": {"batch_size": 256, "steps": 50, "warmup_steps": 10, "samples": 1024, "reference_workers": 16, "snapshot_every": 100},
+    "cpu": {"batch_size": 8, "steps": 10, "warmup_steps": 3, "samples": 64, "reference_workers": 0, "snapshot_every": 5},
+}
+
+
+def resolve_settings(cfg: DictConfig, device: torch.device) -> DictConfig:
+    """``cfg`` with every ``auto`` replaced by the device's default; on a CPU, compiled configurations are left out."""
+    defaults = DEVICE_DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    resolved = OmegaConf.merge(cfg, {key: value for key, value in defaults.items() if cfg.get(key) == "auto"})
+    if device.type != "cuda":
+        compiled = [name for name, overrides in resolved.configurations.items() if overrides.get("compile") is True]
+        for name in compiled:
+            log.info("benchmark configuration %s left out: torch.compile is measured on GPUs only", name)
+        with open_dict(resolved):
+            for name in compiled:
+                del resolved.configurations[name]
+    return resolved
+
+
 def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
     device = resolve_device(train_cfg.trainer.device)
+    cfg = resolve_settings(cfg, device)
+    train_cfg = OmegaConf.merge(train_cfg, {"trainer": {"batch_size": cfg.batch_size, "eval_batch_size": cfg.batch_size}})
     if cfg.generation.n_models:
         import_deepwave()  # before minutes of training, not after
     flops = forward_flops(train_cfg.model)
@@ -161,6 +189,7 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
         "forward_gflop_per_sample": flops / 1e9,
         "batch_size": cfg.batch_size,
         "steps": cfg.steps,
+        "settings": {key: cfg[key] for key in DEVICE_DEFAULTS["cpu"]},
         "rows": [],
     }
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
@@ -285,3 +314,46 @@ def rss_versus_size(sizes: list[int], out_dir: Path, batch_size: int = 8, extra:
             rows.append({"samples": size, "data_gb": size * 5 * 1000 * 70 * 4 / 1e9, "peak_host_rss_gb": record["peak_host_rss_gb"],
                          "steps": record["total_steps"]})
     return rows
+
+
+def _junit_counts(path: Path) -> dict[str, int] | None:
+    """Test counts from a pytest --junitxml file."""
+    if not path.is_file():
+        return None
+    suite = ElementTree.parse(path).getroot()
+    suite = suite.find("testsuite") if suite.tag == "testsuites" else suite
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    return {**counts, "passed": counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_gpu_report(folder: str | Path, deepwave_build_seconds: str = "null") -> dict[str, Any]:
+    """gpu_check.sh's report: GPU tests, benchmark and the end-to-end run, as gpu_report.json and .md in ``folder``."""
+    folder = Path(folder)
+    benchmark = _read_json(folder / "benchmark" / "benchmark.json")
+    train_run = _read_json(folder / "train" / "metrics.json")
+    report = {
+        "gpu_tests": _junit_counts(folder / "gpu_tests.xml"),
+        "deepwave_build_seconds": None if deepwave_build_seconds in ("", "null") else float(deepwave_build_seconds),
+        "benchmark": benchmark,
+        "train": None if train_run is None else {key: train_run.get(key) for key in ("status", "best", "train_samples_per_s", "wall_time_s", "device")},
+    }
+    lines = ["# GPU check", ""]
+    tests = report["gpu_tests"]
+    lines.append(f"GPU tests: {tests['passed']} passed, {tests['failures'] + tests['errors']} failed, {tests['skipped']} skipped"
+                 if tests else "GPU tests: no result (see gpu_tests.log)")
+    if report["deepwave_build_seconds"] is not None:
+        lines.append(f"deepwave built from its sdist for this GPU in {report['deepwave_build_seconds']:.0f} s")
+    lines += ["", markdown_table(benchmark) if benchmark else "Benchmark: no result (see benchmark.out)", ""]
+    if report["train"] and report["train"]["best"]:
+        best = report["train"]["best"]
+        lines.append(f"train.py end to end: {report['train']['status']}, best MAE {best['mae']:.4f}, SSIM {best['ssim']:.4f}, "
+                     f"{report['train']['train_samples_per_s']:.0f} samples/s")
+    else:
+        lines.append("train.py end to end: no result (see train.out)")
+    write_json(folder / "gpu_report.json", report)
+    (folder / "gpu_report.md").write_text("\n".join(lines) + "\n")
+    return report

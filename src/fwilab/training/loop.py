@@ -299,6 +299,7 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
     fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
+    torch.backends.cudnn.benchmark = fast.cudnn_benchmark
     val_every = trainer.val_every_steps or sampler.batches_per_epoch
     plan = StepPlan(
         total_steps=trainer.max_steps or trainer.epochs * sampler.batches_per_epoch,

@@ -1,7 +1,7 @@
 """The fast-path switches, resolved once per run: precision, memory format, compilation, resident data.
 
 ``auto`` means: on a GPU, bf16 autocast (fp32 where bf16 is unsupported), channels_last,
-torch.compile and the training split resident on the device when it takes at most half the free
+torch.compile, cuDNN's autotuner (``cudnn_benchmark``: the shapes never change) and the training split resident on the device when it takes at most half the free
 memory (stored as bf16), else DataLoader workers feeding pinned memory; on a CPU, the plain fp32
 eager path reading memory-mapped files in the training process (workers would take its cores).
 """
@@ -31,6 +31,7 @@ class FastPath:
     data_on_device: bool
     storage_dtype: str
     loader_workers: int
+    cudnn_benchmark: bool = False
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """Mixed-precision autocast for the forward pass and loss (nothing in fp32)."""
@@ -75,4 +76,5 @@ def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: Open
         data_on_device=data_on_device,
         storage_dtype=storage,
         loader_workers=_loader_workers(trainer.num_workers, on_gpu, data_on_device),
+        cudnn_benchmark=_switch(trainer.get("cudnn_benchmark", "auto"), "cudnn_benchmark", on_gpu),
     )
