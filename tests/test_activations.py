@@ -15,6 +15,7 @@ from conftest import tiny_train_config
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, select_layers, unwrap
 from fwilab.diagnostics.snapshots import ActivationSnapshots
+from fwilab.errors import ConfigError
 from fwilab.logging import BackgroundLogger, RunLogger
 from fwilab.models import ConvBlock, DeconvBlock, InversionNet, ReconstructionNet
 from fwilab.training.loop import train
@@ -40,7 +41,7 @@ def test_selection_by_pattern_and_type(small_net):
     assert list(select_layers(small_net, types=(), patterns=["enc.*"])) == [f"enc.{i}" for i in range(8)]
     assert "dec.1.layers.0" in select_layers(small_net, types=(), patterns=["dec.**"])
     assert list(select_layers(small_net, types=(DeconvBlock,))) == [f"dec.{i}" for i in (0, 2, 4, 6, 8)]
-    with pytest.raises(ValueError, match="no module"):
+    with pytest.raises(ConfigError, match="no module"):
         ActivationRecorder(small_net, types=(), patterns=["nothing.*"])
 
 

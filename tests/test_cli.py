@@ -86,7 +86,7 @@ def test_unknown_key_is_refused():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["lr=-1"], "error: lr=-1 must be positive"),
+        (["lr=-1"], "error: lr=-1 must be a positive number"),
         (["data=curvefault_a"], "error: Missing mandatory value: data.root"),
         (["data=curvefault_a", "data.root=/nonexistent/openfwi"], "error: data.train: data root /nonexistent/openfwi does not exist"),
     ],

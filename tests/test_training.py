@@ -103,8 +103,13 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("lr=0", "lr=0 must be positive"),
-        ("lr=-1e-3", "must be positive"),
+        ("lr=0", "lr=0 must be a positive number"),
+        ("lr=-1e-3", "must be a positive number"),
+        ("lr=abc", "lr='abc' must be a positive number"),
+        ("model.base_channels=0", "model.base_channels=0 must be a whole number of at least 1"),
+        ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] must be two numbers in \[0, 1\)"),
+        ("logger.backend=tensorboard", "logger.backend='tensorboard' is not 'wandb' or 'none'"),
+        ("diagnostics.types=[] diagnostics.patterns=[nothing.here]", "diagnostics: no module of ReconstructionNet matches"),
         ("trainer.batch_size=17", r"trainer.batch_size=17 x 1 process\(es\) must be at least 2 .* at most the training split.s 16 samples"),
         ("trainer.batch_size=1", "BatchNorm"),
         ("trainer.epochs=0", "trainer.epochs=0"),
@@ -113,7 +118,7 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
 )
 def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
-        train(tiny_train_config(tiny_dataset, override), tmp_path)
+        train(tiny_train_config(tiny_dataset, *override.split()), tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -18,6 +18,7 @@ from types import TracebackType
 import torch
 from torch import nn
 
+from fwilab.errors import ConfigError
 from fwilab.models.blocks import ConvBlock, DeconvBlock
 
 DEFAULT_TYPES: tuple[type[nn.Module], ...] = (ConvBlock, DeconvBlock)
@@ -85,7 +86,7 @@ class ActivationRecorder:
         self.max_channels = max_channels
         self.layers = select_layers(self.model, types, patterns)
         if not self.layers:
-            raise ValueError(f"no module of {type(self.model).__name__} matches types {list(types)} or patterns {list(patterns)}")
+            raise ConfigError(f"diagnostics: no module of {type(self.model).__name__} matches types {list(types)} or patterns {list(patterns)}")
         self._capturing = False
         self._store: dict[str, torch.Tensor] = {}
         self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers.items()]

@@ -16,6 +16,8 @@ import numpy as np
 from omegaconf import DictConfig
 from PIL import Image
 
+from fwilab.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -104,5 +106,5 @@ def build_logger(cfg: DictConfig, run_dir: str | Path, local_images: bool = True
         if wandb_logger is not None:
             backends.append(wandb_logger)
     elif cfg.logger.backend != "none":
-        raise ValueError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
+        raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
     return FanOutLogger(backends)

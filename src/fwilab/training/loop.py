@@ -79,12 +79,16 @@ def seed_everything(seed: int) -> None:
 
 def check_settings(cfg: DictConfig) -> None:
     """Values that are wrong whatever the data: checked before any data is read or generated."""
-    if not cfg.lr > 0:
-        raise ConfigError(f"lr={cfg.lr} must be positive")
+    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
+        raise ConfigError(f"lr={cfg.lr!r} must be a positive number")
     if cfg.trainer.max_steps is None and cfg.trainer.epochs < 1:
         raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
     if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
+    betas = cfg.optimizer.get("betas")
+    betas = OmegaConf.to_container(betas) if OmegaConf.is_list(betas) else betas
+    if betas is not None and not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(x, (int, float)) and 0 <= x < 1 for x in betas)):
+        raise ConfigError(f"optimizer.betas={betas} must be two numbers in [0, 1)")
     if cfg.trainer.keep_checkpoints < 1:
         raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
     if cfg.diagnostics.enabled:
