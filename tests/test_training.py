@@ -109,6 +109,7 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
         ("model.base_channels=0", "model.base_channels=0 must be a whole number of at least 1"),
         ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] must be two numbers in \[0, 1\)"),
         ("logger.backend=tensorboard", "logger.backend='tensorboard' is not 'wandb' or 'none'"),
+        ("trainer=ddp diagnostics.mode=train", "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots"),
         ("diagnostics.types=[] diagnostics.patterns=[nothing.here]", "diagnostics: no module of ReconstructionNet matches"),
         ("trainer.batch_size=17", r"trainer.batch_size=17 x 1 process\(es\) must be at least 2 .* at most the training split.s 16 samples"),
         ("trainer.batch_size=1", "BatchNorm"),
