@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
-from fwilab.models import InversionNet, ReconstructionNet, build_model
+from fwilab.models import InversionNet, ReconstructionNet
+from fwilab.models.build import build_model
 
 
 def _options(group: str) -> list[str]:

@@ -38,7 +38,7 @@ from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
 from fwilab.io import write_json
-from fwilab.models import build_model
+from fwilab.models.build import build_model
 from fwilab.training.losses import WeightedL1L2
 from fwilab.training.loop import peak_rss_gb, train
 

@@ -1,22 +1,7 @@
 """Encoder-decoder networks mapping shot gathers (N, 5, 1000, 70) to velocity maps (N, 1, 70, 70)."""
 
-from typing import Any
-
-from hydra.utils import instantiate
-from torch import nn
-
-from fwilab.errors import ConfigError
-
 from fwilab.models.blocks import ConvBlock, DeconvBlock
 from fwilab.models.inversionnet import InversionNet
 from fwilab.models.reconstruction import ReconstructionNet
 
-__all__ = ["ConvBlock", "DeconvBlock", "InversionNet", "ReconstructionNet", "build_model"]
-
-
-def build_model(model_cfg: Any) -> nn.Module:
-    """The network a ``model`` config describes (``init_from`` names weights for the trainer to load, not an argument)."""
-    width = model_cfg.get("base_channels")
-    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-        raise ConfigError(f"model.base_channels={width!r} must be a whole number of at least 1")
-    return instantiate({key: value for key, value in model_cfg.items() if key != "init_from"})
+__all__ = ["ConvBlock", "DeconvBlock", "InversionNet", "ReconstructionNet"]

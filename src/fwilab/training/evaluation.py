@@ -26,7 +26,7 @@ from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.errors import ConfigError
 from fwilab.io import write_json
-from fwilab.models import build_model
+from fwilab.models.build import build_model
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
 from fwilab.training.validation import evaluate
 

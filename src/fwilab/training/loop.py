@@ -40,7 +40,7 @@ from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
-from fwilab.models import build_model
+from fwilab.models.build import build_model
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import CheckpointDirectory, export_weights, load_checkpoint, load_model_weights, read_saved_model
 from fwilab.training.distributed import DistributedContext, init_distributed
