@@ -1,8 +1,5 @@
 """Activation capture: selection, bounded snapshots, no effect on training, hooks removed on close."""
 
-import json
-import subprocess
-import sys
 import threading
 from functools import partial
 from pathlib import Path
@@ -49,7 +46,7 @@ def test_snapshot_is_bounded_detached_and_on_cpu(small_net):
     with ActivationRecorder(small_net, max_samples=2, max_channels=4) as recorder:
         snapshot = recorder.snapshot(torch.randn(5, 5, 1000, 70))
     assert list(snapshot.activations)[:2] == ["enc.0", "enc.1"] and "head" in snapshot.activations
-    for name, tensor in snapshot.activations.items():
+    for tensor in snapshot.activations.values():
         assert tensor.shape[0] == 2 and tensor.shape[1] <= 4 and tensor.device.type == "cpu"
         assert not tensor.requires_grad and tensor.dtype == torch.float32
     assert snapshot.activations["enc.0"].shape == (2, 4, 500, 70)

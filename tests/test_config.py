@@ -1,6 +1,5 @@
 """Config composition: every group option composes and instantiates; `lr` feeds the optimizer."""
 
-from pathlib import Path
 
 import pytest
 import torch

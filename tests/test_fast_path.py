@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError

@@ -5,9 +5,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from conftest import CONF
 from fwilab.data.synthetic.forward import PEAK_TIME_S, simulate_shot_gathers
 from fwilab.data.synthetic.velocity import velocity_models
-from conftest import CONF
 
 CENTRE_SOURCE = 2  # x = 34
 

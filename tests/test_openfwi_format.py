@@ -3,12 +3,18 @@
 import numpy as np
 import pytest
 import torch
-
 from omegaconf import open_dict
 
 from conftest import compose_train
 from fwilab.data.build import build_data
-from fwilab.data.openfwi import FilePair, OfficialLayout, OpenFWIDataset, official_pairs, read_split_file, subset_indices
+from fwilab.data.openfwi import (
+    FilePair,
+    OfficialLayout,
+    OpenFWIDataset,
+    official_pairs,
+    read_split_file,
+    subset_indices,
+)
 from fwilab.errors import DataError
 from openfwi_download import FAMILIES, relative_names, write_download, write_openfwi_split_files
 

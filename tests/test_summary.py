@@ -75,9 +75,7 @@ def test_a_directory_without_jobs_is_a_clear_error(tmp_path):
 
 def test_search_objective_reads_best_or_final_metrics():
     from fwilab.errors import ConfigError
-    from fwilab.experiments.search import objective
-
-    from fwilab.experiments.search import IncompleteTrial
+    from fwilab.experiments.search import IncompleteTrial, objective
 
     record = {"status": "completed", "best": {"mae": 0.2, "ssim": 0.8}, "final": {"mae": 0.25, "ssim": 0.7}}
     assert objective(record, "best_mae") == 0.2 and objective(record, "final_ssim") == 0.7

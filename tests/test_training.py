@@ -134,8 +134,9 @@ def test_train_mode_snapshots_of_one_probe_sample_are_refused_before_step_one(ti
 
 
 def test_bad_values_fail_before_any_data_is_generated(tmp_path):
-    from conftest import compose_train
     from omegaconf import open_dict
+
+    from conftest import compose_train
 
     cfg = compose_train("lr=-1", "logger=none")
     with open_dict(cfg):

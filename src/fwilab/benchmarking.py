@@ -39,8 +39,8 @@ from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
 from fwilab.io import write_json
 from fwilab.models.build import build_model
-from fwilab.training.losses import WeightedL1L2
 from fwilab.training.loop import peak_rss_gb, train
+from fwilab.training.losses import WeightedL1L2
 
 DATA_MIN, DATA_MAX = -26.48, 52.32
 

@@ -21,7 +21,13 @@ from torch import nn
 
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, Snapshot
-from fwilab.diagnostics.render import MONTAGE_NORMALIZATIONS, PCABasis, render_montage, render_pca_rgb, render_velocity_panel
+from fwilab.diagnostics.render import (
+    MONTAGE_NORMALIZATIONS,
+    PCABasis,
+    render_montage,
+    render_pca_rgb,
+    render_velocity_panel,
+)
 from fwilab.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from fwilab.errors import CheckpointError
-from fwilab.models import InversionNet
 from fwilab.io import atomic_write
+from fwilab.models import InversionNet
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

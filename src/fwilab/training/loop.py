@@ -42,7 +42,13 @@ from fwilab.errors import ConfigError
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.models.build import build_model
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
-from fwilab.training.checkpoint import CheckpointDirectory, export_weights, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.checkpoint import (
+    CheckpointDirectory,
+    export_weights,
+    load_checkpoint,
+    load_model_weights,
+    read_saved_model,
+)
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged

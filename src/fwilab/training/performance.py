@@ -8,8 +8,8 @@ eager path reading memory-mapped files in the training process (workers would ta
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
