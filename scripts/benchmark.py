@@ -1,7 +1,6 @@
 """Measure training throughput side by side (see conf/benchmark.yaml): `python scripts/benchmark.py [overrides]`.
 Writes benchmark.json and benchmark.md to the run directory and prints the table."""
 
-
 import hydra
 from omegaconf import DictConfig
 

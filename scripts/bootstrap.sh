@@ -2,7 +2,7 @@
 # One command from a fresh machine: builds .venv (once, or again when pyproject.toml changes),
 # then runs what was asked.
 #   bash scripts/bootstrap.sh train [hydra overrides...]   # default training job, data generated on first use
-#   bash scripts/bootstrap.sh test  [pytest args...]       # the test suite (what CI runs)
+#   bash scripts/bootstrap.sh test  [pytest args...]       # ruff, then the test suite (what CI runs)
 # FWILAB_TORCH pins the torch build installed into a new venv (default: torch==2.13.0, the tested CPU build);
 # set it empty to let pip pick any torch that satisfies pyproject.toml.
 set -euo pipefail
@@ -29,6 +29,9 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
     train) exec "$venv/bin/python" scripts/train.py "$@" ;;
-    test) exec "$venv/bin/python" -m pytest "$@" ;;
+    test)  # lint and format check first (seconds), then the suite
+        "$venv/bin/ruff" check --quiet .
+        "$venv/bin/ruff" format --check --quiet .
+        exec "$venv/bin/python" -m pytest "$@" ;;
     *) echo "usage: bash scripts/bootstrap.sh train [overrides...] | test [pytest args...]" >&2; exit 2 ;;
 esac

@@ -18,7 +18,9 @@ CONF = ROOT / "conf"
 def tiny_dataset(tmp_path_factory) -> Path:
     """16 train + 8 val CurveFault-A-like samples in files of 8, made by the real generator."""
     out = tmp_path_factory.mktemp("data") / "tiny"
-    generate_dataset(out, GenerationPlan("curvefault_a", n_train=16, n_val=8, seed=3, samples_per_file=8), progress=False)
+    generate_dataset(
+        out, GenerationPlan("curvefault_a", n_train=16, n_val=8, seed=3, samples_per_file=8), progress=False
+    )
     return out
 
 
@@ -42,5 +44,6 @@ def tiny_train_config(data_root: Path, *overrides: str) -> DictConfig:
     )
     with open_dict(cfg):
         cfg.data.root = str(data_root)
+        cfg.data.family = cfg.data.synthetic.family  # the generated set's family, kept once generation is off
         cfg.data.synthetic = None
     return cfg

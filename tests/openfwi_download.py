@@ -17,11 +17,16 @@ FAULT_B = ("fault", [(g, i) for g in (6, 7, 8) for i in range(32)], [(g, i) for 
 VEL = ("numbered", list(range(1, 49)), list(range(49, 61)))
 STYLE = ("numbered", list(range(1, 121)), list(range(121, 135)))
 FAMILIES = {
-    "flatvel_a": ("FlatVel_A", *VEL), "flatvel_b": ("FlatVel_B", *VEL),
-    "curvevel_a": ("CurveVel_A", *VEL), "curvevel_b": ("CurveVel_B", *VEL),
-    "flatfault_a": ("FlatFault_A", *FAULT_A), "flatfault_b": ("FlatFault_B", *FAULT_B),
-    "curvefault_a": ("CurveFault_A", *FAULT_A), "curvefault_b": ("CurveFault_B", *FAULT_B),
-    "style_a": ("Style_A", *STYLE), "style_b": ("Style_B", *STYLE),
+    "flatvel_a": ("FlatVel_A", *VEL),
+    "flatvel_b": ("FlatVel_B", *VEL),
+    "curvevel_a": ("CurveVel_A", *VEL),
+    "curvevel_b": ("CurveVel_B", *VEL),
+    "flatfault_a": ("FlatFault_A", *FAULT_A),
+    "flatfault_b": ("FlatFault_B", *FAULT_B),
+    "curvefault_a": ("CurveFault_A", *FAULT_A),
+    "curvefault_b": ("CurveFault_B", *FAULT_B),
+    "style_a": ("Style_A", *STYLE),
+    "style_b": ("Style_B", *STYLE),
 }
 
 
@@ -40,9 +45,14 @@ def write_download(parent: Path, family: str, samples_per_file: int = 1) -> Path
     for index, (seismic, velocity) in enumerate(relative_names(family, "train") + relative_names(family, "val")):
         (root / seismic).parent.mkdir(parents=True, exist_ok=True)
         (root / velocity).parent.mkdir(parents=True, exist_ok=True)
-        np.lib.format.open_memmap(root / seismic, mode="w+", dtype=np.float32, shape=(samples_per_file, 5, 1000, 70)).flush()
+        np.lib.format.open_memmap(
+            root / seismic, mode="w+", dtype=np.float32, shape=(samples_per_file, 5, 1000, 70)
+        ).flush()
         labels = 1500.0 + (index * samples_per_file + np.arange(samples_per_file, dtype=np.float32)) % 3000
-        np.save(root / velocity, np.broadcast_to(labels[:, None, None, None], (samples_per_file, 1, 70, 70)).astype(np.float32))
+        np.save(
+            root / velocity,
+            np.broadcast_to(labels[:, None, None, None], (samples_per_file, 1, 70, 70)).astype(np.float32),
+        )
     return root
 
 

@@ -17,10 +17,33 @@ from fwilab.logging import BackgroundLogger, RunLogger
 from fwilab.models import ConvBlock, DeconvBlock, InversionNet, ReconstructionNet
 from fwilab.training.loop import train
 
-INVERSIONNET_BLOCKS = ["convblock1", "convblock2_1", "convblock2_2", "convblock3_1", "convblock3_2", "convblock4_1",
-                       "convblock4_2", "convblock5_1", "convblock5_2", "convblock6_1", "convblock6_2", "convblock7_1",
-                       "convblock7_2", "convblock8", "deconv1_1", "deconv1_2", "deconv2_1", "deconv2_2", "deconv3_1",
-                       "deconv3_2", "deconv4_1", "deconv4_2", "deconv5_1", "deconv5_2", "deconv6"]
+INVERSIONNET_BLOCKS = [
+    "convblock1",
+    "convblock2_1",
+    "convblock2_2",
+    "convblock3_1",
+    "convblock3_2",
+    "convblock4_1",
+    "convblock4_2",
+    "convblock5_1",
+    "convblock5_2",
+    "convblock6_1",
+    "convblock6_2",
+    "convblock7_1",
+    "convblock7_2",
+    "convblock8",
+    "deconv1_1",
+    "deconv1_2",
+    "deconv2_1",
+    "deconv2_2",
+    "deconv3_1",
+    "deconv3_2",
+    "deconv4_1",
+    "deconv4_2",
+    "deconv5_1",
+    "deconv5_2",
+    "deconv6",
+]
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +153,13 @@ class CallRecordingLogger(RunLogger):
 
 def test_snapshots_render_and_log_on_the_worker_in_call_order(small_net, caplog):
     gate = threading.Event()
-    cfg = OmegaConf.merge(OmegaConf.load(Path(__file__).parents[1] / "conf" / "diagnostics" / "default.yaml"), {"types": ["fwilab.models.ConvBlock"]})
-    snapshots = ActivationSnapshots(small_net, torch.randn(2, 5, 1000, 70), torch.full((2, 1, 70, 70), 3000.0), Normalizer(-26.48, 52.32), cfg)
+    cfg = OmegaConf.merge(
+        OmegaConf.load(Path(__file__).parents[1] / "conf" / "diagnostics" / "default.yaml"),
+        {"types": ["fwilab.models.ConvBlock"]},
+    )
+    snapshots = ActivationSnapshots(
+        small_net, torch.randn(2, 5, 1000, 70), torch.full((2, 1, 70, 70), 3000.0), Normalizer(-26.48, 52.32), cfg
+    )
 
     def held_pictures(snapshot, step):
         assert gate.wait(30)
@@ -146,7 +174,12 @@ def test_snapshots_render_and_log_on_the_worker_in_call_order(small_net, caplog)
     assert ("metrics", 20) not in [call[:2] for call in inner.calls]  # queued behind the held picture
     gate.set()
     logger.finish("completed")
-    assert [call[:2] for call in inner.calls] == [("metrics", 10), ("images", 10), ("metrics", 20), ("finish", "completed")]
+    assert [call[:2] for call in inner.calls] == [
+        ("metrics", 10),
+        ("images", 10),
+        ("metrics", 20),
+        ("finish", "completed"),
+    ]
     assert all(call[2].startswith("fwilab-log") for call in inner.calls)
     assert "rendering the snapshot of step 15 failed (ZeroDivisionError" in caplog.text
     snapshots.close()

@@ -20,7 +20,11 @@ TINY_MODEL = ["model=reconstruction", "model.base_channels=8", "trainer.batch_si
 def run(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / script), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -33,8 +37,14 @@ def default_style_run(tmp_path_factory):
     """train.py on the embedded default data (generated on first use, here shrunk), with LAMB."""
     tmp = tmp_path_factory.mktemp("cli")
     result = run(
-        "train.py", "optimizer=lamb", "lr=1e-4", *TINY_MODEL, "trainer.max_steps=3",
-        "data.synthetic.n_train=8", "data.synthetic.n_val=4", "data.synthetic.samples_per_file=4",
+        "train.py",
+        "optimizer=lamb",
+        "lr=1e-4",
+        *TINY_MODEL,
+        "trainer.max_steps=3",
+        "data.synthetic.n_train=8",
+        "data.synthetic.n_val=4",
+        "data.synthetic.samples_per_file=4",
         f"hydra.run.dir={tmp / 'run'}",
         env={"FWILAB_DATA_DIR": str(tmp / "cache")},
     )
@@ -57,10 +67,21 @@ def test_train_generates_default_data_and_writes_a_run(default_style_run):
 def test_evaluate_reports_metrics_on_a_split(default_style_run, tiny_dataset):
     tmp, _ = default_style_run
     checkpoint = tmp / "run" / "checkpoints" / "best.pt"
-    own = run("evaluate.py", f"checkpoint={checkpoint}", f"hydra.run.dir={tmp / 'eval'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
+    own = run(
+        "evaluate.py",
+        f"checkpoint={checkpoint}",
+        f"hydra.run.dir={tmp / 'eval'}",
+        env={"FWILAB_DATA_DIR": str(tmp / "cache")},
+    )
     assert own.returncode == 0, own.stderr
     assert "MAE" in own.stdout and json.loads((tmp / "eval" / "metrics.json").read_text())["samples"] == 4
-    other = run("evaluate.py", f"checkpoint={checkpoint}", *tiny_data_args(tiny_dataset), "split=train", f"hydra.run.dir={tmp / 'eval2'}")
+    other = run(
+        "evaluate.py",
+        f"checkpoint={checkpoint}",
+        *tiny_data_args(tiny_dataset),
+        "split=train",
+        f"hydra.run.dir={tmp / 'eval2'}",
+    )
     assert other.returncode == 0, other.stderr
     assert json.loads((tmp / "eval2" / "metrics.json").read_text())["samples"] == 16
 
@@ -88,7 +109,10 @@ def test_unknown_key_is_refused():
     [
         (["lr=-1"], "error: lr=-1 must be a positive number"),
         (["data=curvefault_a"], "error: Missing mandatory value: data.root"),
-        (["data=curvefault_a", "data.root=/nonexistent/openfwi"], "error: data.train: data root /nonexistent/openfwi does not exist"),
+        (
+            ["data=curvefault_a", "data.root=/nonexistent/openfwi"],
+            "error: data.train: data root /nonexistent/openfwi does not exist",
+        ),
     ],
 )
 def test_user_errors_are_one_line(tiny_dataset, args, message, tmp_path):
@@ -104,34 +128,68 @@ def test_user_errors_are_one_line(tiny_dataset, args, message, tmp_path):
 def test_train_and_evaluate_on_an_official_download(tmp_path, family, train_samples):
     root = write_download(tmp_path, family)
     data = [f"data={family}", f"data.root={root}"]
-    trained = run("train.py", *data, *TINY_MODEL, "trainer.max_steps=2", "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path / 'run'}")
+    trained = run(
+        "train.py",
+        *data,
+        *TINY_MODEL,
+        "trainer.max_steps=2",
+        "logger=none",
+        "diagnostics=off",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert trained.returncode == 0, trained.stderr
     assert f"{train_samples} train / " in (tmp_path / "run" / "train.log").read_text()
-    scored = run("evaluate.py", f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'best.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
+    scored = run(
+        "evaluate.py",
+        f"checkpoint={tmp_path / 'run' / 'checkpoints' / 'best.pt'}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+    )
     assert scored.returncode == 0, scored.stderr
     result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert result["mae"] == pytest.approx(json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]["mae"], abs=1e-6)
+    assert result["mae"] == pytest.approx(
+        json.loads((tmp_path / "run" / "metrics.json").read_text())["best"]["mae"], abs=1e-6
+    )
 
 
 def test_openfwis_split_files_through_the_cli(tmp_path):
     root = write_download(tmp_path, "curvefault_b")
     splits = write_openfwi_split_files(root, "curvefault_b", tmp_path)
-    result = run("train.py", "data=curvefault_b", f"data.root={root}", f"data.train_split={splits['train']}", f"data.val_split={splits['val']}",
-                 *TINY_MODEL, "trainer.max_steps=1", "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run(
+        "train.py",
+        "data=curvefault_b",
+        f"data.root={root}",
+        f"data.train_split={splits['train']}",
+        f"data.val_split={splits['val']}",
+        *TINY_MODEL,
+        "trainer.max_steps=1",
+        "logger=none",
+        "diagnostics=off",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert result.returncode == 0, result.stderr
     log = (tmp_path / "run" / "train.log").read_text()
-    assert "lists 192 paths that do not exist (e.g. /projects/piml_inversion/FWIOpenData/CurveFault_B/seis6_1_0.npy)" in log
+    assert (
+        "lists 192 paths that do not exist (e.g. /projects/piml_inversion/FWIOpenData/CurveFault_B/seis6_1_0.npy)"
+        in log
+    )
     wrong = run("train.py", "data=curvevel_a", f"data.root={root}", *TINY_MODEL, f"hydra.run.dir={tmp_path / 'wrong'}")
-    assert wrong.returncode == 1 and wrong.stderr.strip().endswith("found seis{6,7,8}_1_*.npy files: this looks like a Fault-family B (FlatFault-B or CurveFault-B) folder")
+    assert wrong.returncode == 1 and wrong.stderr.strip().endswith(
+        "found seis{6,7,8}_1_*.npy files: this looks like a Fault-family B (FlatFault-B or CurveFault-B) folder"
+    )
 
 
 def test_resume_with_changed_settings_is_one_line(tiny_dataset, tmp_path):
     common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", f"hydra.run.dir={tmp_path}"]
     assert run("train.py", *common, "trainer.max_steps=1").returncode == 0
-    for change, message in [("seed=1", "seed is 0 there and 1 now"), ("data.val_samples=4", "data.val is '8 samples of 1 files, sha256 ")]:
+    for change, message in [
+        ("seed=1", "seed is 0 there and 1 now"),
+        ("data.val_samples=4", "data.val is '8 samples of 1 files, sha256 "),
+    ]:
         result = run("train.py", *common, "trainer.max_steps=1", change)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-        assert result.stderr.startswith(f"error: cannot resume from {tmp_path / 'checkpoints' / 'step_00000001.pt'}: {message}")
+        assert result.stderr.startswith(
+            f"error: cannot resume from {tmp_path / 'checkpoints' / 'step_00000001.pt'}: {message}"
+        )
 
 
 def test_evaluate_with_a_damaged_checkpoint_is_one_line(tmp_path):
@@ -142,11 +200,27 @@ def test_evaluate_with_a_damaged_checkpoint_is_one_line(tmp_path):
 
 def test_generate_data_cli_with_preview(tmp_path):
     out = tmp_path / "flat"
-    result = run("generate_data.py", "family=flatvel_a", "n_train=3", "n_val=2", f"out={out}", "preview=true", "preview_samples=2", f"hydra.run.dir={tmp_path / 'log'}")
+    result = run(
+        "generate_data.py",
+        "family=flatvel_a",
+        "n_train=3",
+        "n_val=2",
+        f"out={out}",
+        "preview=true",
+        "preview_samples=2",
+        f"hydra.run.dir={tmp_path / 'log'}",
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "preview.png").stat().st_size > 10_000
     assert json.loads((out / "metadata.json").read_text())["family"] == "flatvel_a"
-    refused = run("generate_data.py", "family=saltdome", "n_train=3", "n_val=2", f"out={tmp_path / 'x'}", f"hydra.run.dir={tmp_path / 'log2'}")
+    refused = run(
+        "generate_data.py",
+        "family=saltdome",
+        "n_train=3",
+        "n_val=2",
+        f"out={tmp_path / 'x'}",
+        f"hydra.run.dir={tmp_path / 'log2'}",
+    )
     assert refused.returncode == 1 and "choose one of" in refused.stderr
 
 
@@ -156,13 +230,27 @@ def test_benchmark_runs_where_deepwave_is_missing(tmp_path):
     shadow.mkdir()
     (shadow / "deepwave.py").write_text("raise ImportError('No module named deepwave')\n")
     env = {"PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
-    common = ["device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2", "benchmark.steps=1",
-              "benchmark.warmup_steps=1", "benchmark.samples=4", "benchmark.reference_workers=0", "benchmark.snapshot_every=1",
-              "benchmark.snapshots_per_run=1", "~benchmark.configurations.bf16_cl_resident_compile"]
-    result = run("benchmark.py", *common, "benchmark.generation.n_models=0", f"hydra.run.dir={tmp_path / 'ok'}", env=env)
+    common = [
+        "device=cpu",
+        "model=reconstruction",
+        "model.base_channels=8",
+        "benchmark.batch_size=2",
+        "benchmark.steps=1",
+        "benchmark.warmup_steps=1",
+        "benchmark.samples=4",
+        "benchmark.reference_workers=0",
+        "benchmark.snapshot_every=1",
+        "benchmark.snapshots_per_run=1",
+        "~benchmark.configurations.bf16_cl_resident_compile",
+    ]
+    result = run(
+        "benchmark.py", *common, "benchmark.generation.n_models=0", f"hydra.run.dir={tmp_path / 'ok'}", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "generation" not in json.loads((tmp_path / "ok" / "benchmark.json").read_text())
-    refused = run("benchmark.py", *common, "benchmark.generation.n_models=2", f"hydra.run.dir={tmp_path / 'gen'}", env=env)
+    refused = run(
+        "benchmark.py", *common, "benchmark.generation.n_models=2", f"hydra.run.dir={tmp_path / 'gen'}", env=env
+    )
     assert refused.returncode == 1 and "needs deepwave" in refused.stderr and "pip install deepwave" in refused.stderr
     assert "parameters) on cpu" in (tmp_path / "ok" / "benchmark.log").read_text()
     assert "parameters) on cpu" not in (tmp_path / "gen" / "benchmark.log").read_text()  # refused before any training
@@ -170,21 +258,47 @@ def test_benchmark_runs_where_deepwave_is_missing(tmp_path):
 
 def test_benchmark_defaults_follow_the_device(tmp_path):
     """What a newcomer types on a CPU: no sizes given, so CPU sizes, no compiled configuration, minutes not hours."""
-    result = run("benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.generation.n_models=0",
-                 f"hydra.run.dir={tmp_path}")
+    result = run(
+        "benchmark.py",
+        "device=cpu",
+        "model=reconstruction",
+        "model.base_channels=8",
+        "benchmark.generation.n_models=0",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
-    assert report["settings"] == {"batch_size": 8, "steps": 10, "warmup_steps": 3, "samples": 64, "reference_workers": 0, "snapshot_every": 5}
+    assert report["settings"] == {
+        "batch_size": 8,
+        "steps": 10,
+        "warmup_steps": 3,
+        "samples": 64,
+        "reference_workers": 0,
+        "snapshot_every": 5,
+    }
     assert [row["configuration"] for row in report["rows"]][1:] == ["fp32_files", "fp32_resident", "bf16_cl_resident"]
-    assert "bf16_cl_resident_compile left out: torch.compile is measured on GPUs only" in (tmp_path / "benchmark.log").read_text()
+    assert (
+        "bf16_cl_resident_compile left out: torch.compile is measured on GPUs only"
+        in (tmp_path / "benchmark.log").read_text()
+    )
 
 
 def test_benchmark_runs_every_configuration_on_cpu(tmp_path):
     result = run(
-        "benchmark.py", "device=cpu", "model=reconstruction", "model.base_channels=8", "benchmark.batch_size=2",
-        "benchmark.steps=2", "benchmark.warmup_steps=1", "benchmark.samples=8", "benchmark.reference_workers=0",
-        "benchmark.snapshot_every=1", "~benchmark.configurations.bf16_cl_resident_compile",
-        "benchmark.generation.n_models=2", "benchmark.generation.batch_size=2", f"hydra.run.dir={tmp_path}",
+        "benchmark.py",
+        "device=cpu",
+        "model=reconstruction",
+        "model.base_channels=8",
+        "benchmark.batch_size=2",
+        "benchmark.steps=2",
+        "benchmark.warmup_steps=1",
+        "benchmark.samples=8",
+        "benchmark.reference_workers=0",
+        "benchmark.snapshot_every=1",
+        "~benchmark.configurations.bf16_cl_resident_compile",
+        "benchmark.generation.n_models=2",
+        "benchmark.generation.batch_size=2",
+        f"hydra.run.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "benchmark.json").read_text())
@@ -195,29 +309,61 @@ def test_benchmark_runs_every_configuration_on_cpu(tmp_path):
     assert (snapshot["every_n_steps"], snapshot["snapshots_taken"]) == (1, 4)  # 1 warm-up + 3 x 1 measured steps
     assert snapshot["blocked_seconds_per_snapshot"] > 0 and report["generation"]["models_per_s"] > 0
     assert "| fp32_resident |" in (tmp_path / "benchmark.md").read_text()
-    assert [p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")] == []  # scratch data removed
+    assert [
+        p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")
+    ] == []  # scratch data removed
 
 
 def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset):
     tmp, _ = default_style_run
     checkpoint = tmp / "run" / "checkpoints" / "best.pt"
-    result = run("render_activations.py", f"checkpoint={checkpoint}", *tiny_data_args(tiny_dataset), "split=train", "sample=5", f"hydra.run.dir={tmp / 'render'}")
+    result = run(
+        "render_activations.py",
+        f"checkpoint={checkpoint}",
+        *tiny_data_args(tiny_dataset),
+        "split=train",
+        "sample=5",
+        f"hydra.run.dir={tmp / 'render'}",
+    )
     assert result.returncode == 0, result.stderr
     [folder] = (tmp / "render" / "activations").iterdir()
     names = sorted(p.name for p in folder.iterdir())
     assert "enc.0_montage.png" in names and "enc.0_pca_rgb.png" in names and "velocity_sample0.png" in names
     assert "enc.7_montage.png" in names and "enc.7_pca_rgb.png" not in names  # 1 x 1 bottleneck: montage only
-    outside = run("render_activations.py", f"checkpoint={checkpoint}", "sample=99", f"hydra.run.dir={tmp / 'render2'}", env={"FWILAB_DATA_DIR": str(tmp / "cache")})
-    assert outside.returncode == 1 and outside.stderr.strip() == "error: sample=99 is outside val, which holds samples 0..3"
-    train_mode = run("render_activations.py", f"checkpoint={checkpoint}", "diagnostics.mode=train", f"hydra.run.dir={tmp / 'render3'}")
-    assert train_mode.returncode == 1 and train_mode.stderr.startswith("error: diagnostics.mode=train needs at least 2 probe samples, this probe holds 1")
+    outside = run(
+        "render_activations.py",
+        f"checkpoint={checkpoint}",
+        "sample=99",
+        f"hydra.run.dir={tmp / 'render2'}",
+        env={"FWILAB_DATA_DIR": str(tmp / "cache")},
+    )
+    assert (
+        outside.returncode == 1
+        and outside.stderr.strip() == "error: sample=99 is outside val, which holds samples 0..3"
+    )
+    train_mode = run(
+        "render_activations.py",
+        f"checkpoint={checkpoint}",
+        "diagnostics.mode=train",
+        f"hydra.run.dir={tmp / 'render3'}",
+    )
+    assert train_mode.returncode == 1 and train_mode.stderr.startswith(
+        "error: diagnostics.mode=train needs at least 2 probe samples, this probe holds 1"
+    )
 
 
 def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path):
     """Three jobs: one fine, one with a user error, one that diverges; all recorded, sweep completes."""
     result = run(
-        "train.py", "-m", *tiny_data_args(tiny_dataset), *TINY_MODEL, "trainer.max_steps=2", "diagnostics=off",
-        "lr=1e-3,-1", "loss.lambda_g1v=1.0,nan", f"hydra.sweep.dir={tmp_path}",
+        "train.py",
+        "-m",
+        *tiny_data_args(tiny_dataset),
+        *TINY_MODEL,
+        "trainer.max_steps=2",
+        "diagnostics=off",
+        "lr=1e-3,-1",
+        "loss.lambda_g1v=1.0,nan",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
     statuses = {}
@@ -230,14 +376,32 @@ def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path)
         "lr=-1,loss.lambda_g1v=1.0": "failed",
         "lr=-1,loss.lambda_g1v=nan": "failed",
     }
-    summary = subprocess.run([sys.executable, str(ROOT / "scripts" / "summarize.py"), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    summary = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "summarize.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert summary.returncode == 0, summary.stderr
-    assert summary.stdout.count("| completed |") == 1 and summary.stdout.count("| failed |") == 2 and "| diverged |" in summary.stdout
+    assert (
+        summary.stdout.count("| completed |") == 1
+        and summary.stdout.count("| failed |") == 2
+        and "| diverged |" in summary.stdout
+    )
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "val_mae_curves.png").is_file()
     groups = set()
     for wandb_file in tmp_path.glob("*/wandb/offline-run-*/run-*.wandb"):
-        inspected = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
-        groups |= {json.loads(line)["run"].get("run_group") for line in inspected.stdout.splitlines() if '"type":"run"' in line.replace(" ", "")}
+        inspected = subprocess.run(
+            [str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(wandb_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        groups |= {
+            json.loads(line)["run"].get("run_group")
+            for line in inspected.stdout.splitlines()
+            if '"type":"run"' in line.replace(" ", "")
+        }
     assert len(groups) == 1 and next(iter(groups)).startswith("sweep-")
 
 
@@ -245,8 +409,15 @@ def test_loss_landscape_writes_plots_and_values(default_style_run):
     tmp, _ = default_style_run
     out = tmp / "landscape"
     result = run(
-        "loss_landscape.py", f"checkpoint={tmp / 'run' / 'checkpoints' / 'best.pt'}", "samples=4", "batch_size=2",
-        "points_1d=5", "points_2d=3", "logger=none", f"hydra.run.dir={out}", env={"FWILAB_DATA_DIR": str(tmp / "cache")},
+        "loss_landscape.py",
+        f"checkpoint={tmp / 'run' / 'checkpoints' / 'best.pt'}",
+        "samples=4",
+        "batch_size=2",
+        "points_1d=5",
+        "points_2d=3",
+        "logger=none",
+        f"hydra.run.dir={out}",
+        env={"FWILAB_DATA_DIR": str(tmp / "cache")},
     )
     assert result.returncode == 0, result.stderr
     values = json.loads((out / "landscape.json").read_text())
@@ -258,9 +429,18 @@ def test_loss_landscape_writes_plots_and_values(default_style_run):
 
 def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset, tmp_path):
     result = run(
-        "train.py", "-m", "experiment=baseline_comparison", *tiny_data_args(tiny_dataset), "model.base_channels=8",
-        "seed=0,1", "trainer.max_steps=2", "trainer.batch_size=4", "trainer.device=cpu", "diagnostics=off",
-        "logger.mode=offline", f"hydra.sweep.dir={tmp_path}",
+        "train.py",
+        "-m",
+        "experiment=baseline_comparison",
+        *tiny_data_args(tiny_dataset),
+        "model.base_channels=8",
+        "seed=0,1",
+        "trainer.max_steps=2",
+        "trainer.batch_size=4",
+        "trainer.device=cpu",
+        "diagnostics=off",
+        "logger.mode=offline",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "comparison.json").read_text())
@@ -273,7 +453,9 @@ def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset,
     for job in tmp_path.iterdir():
         if (job / "metrics.json").is_file():
             config = (job / "config.yaml").read_text()
-            finals[("Inversion" in config, "seed: 1" in config)] = json.loads((job / "metrics.json").read_text())["final"]["mae"]
+            finals[("Inversion" in config, "seed: 1" in config)] = json.loads((job / "metrics.json").read_text())[
+                "final"
+            ]["mae"]
     expected = [finals[(False, s)] - finals[(True, s)] for s in (False, True)]
     assert difference["mean_difference"] == pytest.approx(sum(expected) / 2)
     assert difference["p_value"] is not None and 0 <= difference["p_value"] <= 1
@@ -288,8 +470,15 @@ def test_optuna_search_stores_a_resumable_sqlite_study(tiny_dataset, tmp_path):
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     common = [
-        "-m", "hparams_search=optuna_lr", *tiny_data_args(tiny_dataset), *TINY_MODEL, "trainer.max_steps=2",
-        "diagnostics=off", "logger=none", f"hydra.sweeper.storage={storage}", "hydra.sweeper.sampler.n_startup_trials=2",
+        "-m",
+        "hparams_search=optuna_lr",
+        *tiny_data_args(tiny_dataset),
+        *TINY_MODEL,
+        "trainer.max_steps=2",
+        "diagnostics=off",
+        "logger=none",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.sampler.n_startup_trials=2",
     ]
     first = run("train.py", *common, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path / 'a'}")
     assert first.returncode == 0, first.stderr
@@ -307,12 +496,37 @@ def test_optuna_search_stores_a_resumable_sqlite_study(tiny_dataset, tmp_path):
 def test_gpu_check_refuses_without_a_gpu_and_reports_what_ran(tmp_path):
     from fwilab.benchmarking import write_gpu_report
 
-    refused = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                             env={**os.environ, "PYTHON": sys.executable})
+    refused = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
     assert refused.returncode == 1 and refused.stderr.startswith("error: no CUDA GPU visible")
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={tmp_path / 'gpu_tests.xml'}",
-                    str(ROOT / "tests" / "test_gpu.py")], capture_output=True, timeout=300, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={tmp_path / 'gpu_tests.xml'}",
+            str(ROOT / "tests" / "test_gpu.py"),
+        ],
+        capture_output=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     report = write_gpu_report(tmp_path)
-    assert report["gpu_tests"] == {"tests": 6, "failures": 0, "errors": 0, "skipped": 6, "passed": 0}  # CPU: every GPU test skips
+    assert report["gpu_tests"] == {
+        "tests": 6,
+        "failures": 0,
+        "errors": 0,
+        "skipped": 6,
+        "passed": 0,
+    }  # CPU: every GPU test skips
     text = (tmp_path / "gpu_report.md").read_text()
     assert "GPU tests: 0 passed, 0 failed, 6 skipped" in text and "Benchmark: no result" in text

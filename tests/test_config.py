@@ -1,6 +1,5 @@
 """Config composition: every group option composes and instantiates; `lr` feeds the optimizer."""
 
-
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
@@ -15,6 +14,11 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def test_generated_data_names_one_family():
+    cfg = compose_train("data.synthetic.family=flatvel_b")
+    assert cfg.data.family == "flatvel_b" and "/synthetic/flatvel_b-n1000-200-seed0" in cfg.data.root
+
+
 def test_default_data_root_follows_the_cache_variable_and_the_generation_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("FWILAB_DATA_DIR", str(tmp_path))
     cfg = compose_train("data.synthetic.n_train=64", "data.synthetic.seed=5")
@@ -26,7 +30,9 @@ def test_every_optimizer_takes_the_top_level_lr(option):
     cfg = compose_train(f"optimizer={option}", "lr=3e-4", "weight_decay=0.02")
     optimizer = instantiate(cfg.optimizer)([torch.nn.Parameter(torch.zeros(2))])
     assert optimizer.param_groups[0]["lr"] == pytest.approx(3e-4)
-    assert optimizer.param_groups[0]["weight_decay"] == (0.0 if option == "adam" else pytest.approx(0.02))
+    assert optimizer.param_groups[0]["weight_decay"] == pytest.approx(
+        0.02
+    )  # the search's weight decay reaches every optimizer
     assert {"adam": "Adam", "adamw": "AdamW", "lamb": "Lamb"}[option] == type(optimizer).__name__
 
 
@@ -53,7 +59,9 @@ def test_every_data_option_composes_with_the_contract_keys():
     assert len(options) == 12  # ten OpenFWI families and two generated sets
     for option in options:
         cfg = compose_train(f"data={option}")
-        assert {"family", "root", "train_split", "val_split", "data_min", "data_max", "subset_seed"} <= set(cfg.data.keys())
+        assert {"family", "root", "train_split", "val_split", "data_min", "data_max", "subset_seed"} <= set(
+            cfg.data.keys()
+        )
         assert (cfg.data.synthetic is None) == (cfg.data.layout is not None), option
 
 
@@ -67,7 +75,12 @@ def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
             config_name="train",
-            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=4", "trainer=ddp"],
+            overrides=[
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "hydra.launcher.gpus_per_node=4",
+                "trainer=ddp",
+            ],
             return_hydra_config=True,
         )
     launcher = cfg.hydra.launcher

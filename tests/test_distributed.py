@@ -15,8 +15,6 @@ from PIL import Image
 from conftest import ROOT
 from fwilab.training.sampler import ResumableShuffleSampler
 
-pytestmark = pytest.mark.slow
-
 
 def test_ranks_split_each_global_batch_of_the_single_process_order():
     single = ResumableShuffleSampler(50, batch_size=8, seed=3)
@@ -33,13 +31,11 @@ def test_ranks_split_each_global_batch_of_the_single_process_order():
 
 
 def _args(data_root: Path, run_dir: Path) -> list[str]:
-    return [
-        "data=curvefault_a", f"data.root={data_root}", "data.train_split=train.txt", "data.val_split=val.txt",
-        "model=reconstruction", "model.base_channels=8", "trainer.device=cpu", "trainer.max_steps=6",
-        "optimizer=adam", "+optimizer.eps=1.0", "lr=0.05", "scheduler=constant",
-        "trainer.log_every_steps=2", "trainer.val_every_steps=3", "logger=none", "diagnostics.every_n_steps=3",
-        f"hydra.run.dir={run_dir}",
-    ]
+    data = ["data=curvefault_a", f"data.root={data_root}", "data.train_split=train.txt", "data.val_split=val.txt"]
+    model = ["model=reconstruction", "model.base_channels=8", "trainer.device=cpu", "trainer.max_steps=6"]
+    optimizer = ["optimizer=adam", "+optimizer.eps=1.0", "lr=0.05", "weight_decay=0.0", "scheduler=constant"]
+    logging = ["trainer.log_every_steps=2", "trainer.val_every_steps=3", "logger=none", "diagnostics.every_n_steps=3"]
+    return [*data, *model, *optimizer, *logging, f"hydra.run.dir={run_dir}"]
 
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -62,7 +58,12 @@ def one_sample_repeated(tiny_dataset, tmp_path_factory) -> Path:
         first = np.load(tiny_dataset / folder / f"{prefix}1.npy")[:1]
         np.save(root / folder / f"{prefix}1.npy", np.repeat(first, 16, axis=0))
     (root / "train.txt").write_text("data/data1.npy\tmodel/model1.npy\n")
-    (root / "val.txt").write_text((tiny_dataset / "val.txt").read_text().replace("data/", f"{tiny_dataset}/data/").replace("model/", f"{tiny_dataset}/model/"))
+    (root / "val.txt").write_text(
+        (tiny_dataset / "val.txt")
+        .read_text()
+        .replace("data/", f"{tiny_dataset}/data/")
+        .replace("model/", f"{tiny_dataset}/model/")
+    )
     return root
 
 
@@ -82,15 +83,35 @@ def _truth_panel(image: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def ddp_and_single(one_sample_repeated, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
-    ddp = subprocess.run([*TORCHRUN, str(ROOT / "scripts" / "train.py"), "trainer=ddp", "trainer.batch_size=4",
-                          *_args(one_sample_repeated, tmp / "ddp")], capture_output=True, text=True, timeout=600)
+    ddp = subprocess.run(
+        [
+            *TORCHRUN,
+            str(ROOT / "scripts" / "train.py"),
+            "trainer=ddp",
+            "trainer.batch_size=4",
+            *_args(one_sample_repeated, tmp / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    single = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "trainer.batch_size=8",
-                             *_args(one_sample_repeated, tmp / "single")], capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train.py"),
+            "trainer.batch_size=8",
+            *_args(one_sample_repeated, tmp / "single"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr
     return tmp
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(ddp_and_single):
     tmp = ddp_and_single
     parallel = json.loads((tmp / "ddp" / "metrics.json").read_text())
@@ -103,7 +124,9 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(ddp_and
     moved = torch.load(tmp / "single" / "checkpoints" / "step_00000003.pt", weights_only=True)["model"]
     # Left out: running statistics (the variance is unbiased over a rank's 4 samples vs 8) and the conv biases that
     # BatchNorm cancels: their gradient is zero in exact arithmetic, so their values are accumulated rounding.
-    compared = [k for k in weights if weights[k].is_floating_point() and "running" not in k and not k.endswith("layers.0.bias")]
+    compared = [
+        k for k in weights if weights[k].is_floating_point() and "running" not in k and not k.endswith("layers.0.bias")
+    ]
     worst = max((weights[k].double() - reference[k].double()).abs().max().item() for k in compared)
     change = max((reference[k].double() - moved[k].double()).abs().max().item() for k in compared)
     assert worst < 1e-5 and change > 1000 * worst, (worst, change)
@@ -118,28 +141,63 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(ddp_and
     assert (tmp / "ddp" / "train.log").read_text().count("val MAE") == 2  # rank 0 reports once for everyone
 
 
+@pytest.mark.slow
 def test_ddp_validation_equals_evaluate_on_its_best_checkpoint(ddp_and_single):
     tmp = ddp_and_single
     best = json.loads((tmp / "ddp" / "metrics.json").read_text())["best"]
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), f"checkpoint={tmp / 'ddp' / 'checkpoints' / 'best.pt'}",
-                             "device=cpu", f"hydra.run.dir={tmp / 'eval'}"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "evaluate.py"),
+            f"checkpoint={tmp / 'ddp' / 'checkpoints' / 'best.pt'}",
+            "device=cpu",
+            f"hydra.run.dir={tmp / 'eval'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     scored = json.loads((tmp / "eval" / "metrics.json").read_text())
     for key in ("mae", "mse", "rmse", "ssim"):
         assert scored[key] == pytest.approx(best[key], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_global_batch_larger_than_the_split_is_one_line_per_rank(one_sample_repeated, tmp_path):
-    result = subprocess.run([*TORCHRUN, str(ROOT / "scripts" / "train.py"), "trainer=ddp", "trainer.batch_size=12",
-                             *_args(one_sample_repeated, tmp_path)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            *TORCHRUN,
+            str(ROOT / "scripts" / "train.py"),
+            "trainer=ddp",
+            "trainer.batch_size=12",
+            *_args(one_sample_repeated, tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode != 0
     message = "error: trainer.batch_size=12 x 2 process(es) must be at least 2"
     assert result.stderr.count(message) == 2 and "ZeroDivisionError" not in result.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_with_a_multirun_is_refused_in_one_line(one_sample_repeated, tmp_path):
-    result = subprocess.run([*TORCHRUN, str(ROOT / "scripts" / "train.py"), "-m", "trainer=ddp", "seed=0,1",
-                             *_args(one_sample_repeated, tmp_path)[:-1], f"hydra.sweep.dir={tmp_path}"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            *TORCHRUN,
+            str(ROOT / "scripts" / "train.py"),
+            "-m",
+            "trainer=ddp",
+            "seed=0,1",
+            *_args(one_sample_repeated, tmp_path)[:-1],
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode != 0
     assert result.stderr.count("error: torchrun with -m would run the whole sweep in every process") == 2
     assert not (tmp_path / "0" / "metrics.json").exists()

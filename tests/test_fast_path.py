@@ -27,10 +27,20 @@ def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
     from fwilab.data.build import build_data
 
     fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train)
-    assert (fast.precision, fast.channels_last, fast.compile, fast.data_on_device, fast.storage_dtype, fast.loader_workers) == ("fp32", False, False, False, "float32", 0)
+    assert (
+        fast.precision,
+        fast.channels_last,
+        fast.compile,
+        fast.data_on_device,
+        fast.storage_dtype,
+        fast.loader_workers,
+    ) == ("fp32", False, False, False, "float32", 0)
 
 
-@pytest.mark.parametrize("key, value", [("precision", "fp8"), ("channels_last", "yes"), ("device_data_dtype", "int8"), ("num_workers", "many")])
+@pytest.mark.parametrize(
+    "key, value",
+    [("precision", "fp8"), ("channels_last", "yes"), ("device_data_dtype", "int8"), ("num_workers", "many")],
+)
 def test_bad_switch_values_are_named(tiny_dataset, tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"trainer.{key}={value!r}"):
         train(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
@@ -60,7 +70,10 @@ def test_loader_workers_give_the_same_run(tiny_dataset, plain_run, tmp_path):
 
 def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
-    resident = train(tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=float32"), tmp_path)
+    resident = train(
+        tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=float32"),
+        tmp_path,
+    )
     assert resident["train_loss"] == plain["train_loss"] and resident["final"] == plain["final"]
     ours, theirs = _weights(tmp_path)["model"], _weights(plain_run[0])["model"]
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
@@ -68,7 +81,10 @@ def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run
 
 def test_resident_bf16_storage_stays_close(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
-    compact = train(tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=bfloat16"), tmp_path)
+    compact = train(
+        tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=bfloat16"),
+        tmp_path,
+    )
     assert compact["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=0.01)
     for (_, a), (_, b) in zip(compact["train_loss"], plain["train_loss"]):
         assert a == pytest.approx(b, rel=0.05)
@@ -97,18 +113,30 @@ def test_mixed_precision_trains_on_cpu(tiny_dataset, plain_run, tmp_path, precis
 
 def test_compiled_training_forward_matches_eager(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
-    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.compile=true", "diagnostics=default", "diagnostics.every_n_steps=3"), tmp_path)
+    run = train(
+        tiny_train_config(
+            tiny_dataset, *FAST, "trainer.compile=true", "diagnostics=default", "diagnostics.every_n_steps=3"
+        ),
+        tmp_path,
+    )
     assert run["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=1e-4)
     for (_, a), (_, b) in zip(run["train_loss"], plain["train_loss"]):
         assert a == pytest.approx(b, rel=0.05)  # fused kernels round differently; six steps compound it
-    assert sorted(p.name for p in (tmp_path / "activations").iterdir()) == ["step_000003", "step_000004", "step_000006"]  # every 3 + validation at 4
+    assert sorted(p.name for p in (tmp_path / "activations").iterdir()) == [
+        "step_000003",
+        "step_000004",
+        "step_000006",
+    ]  # every 3 + validation at 4
     assert not any(k.startswith("_orig_mod") for k in _weights(tmp_path)["model"])
 
 
+@pytest.mark.slow
 def test_resident_memory_does_not_grow_with_the_data_set(tmp_path):
     """A full epoch over 64 vs 640 samples (0.09 vs 0.9 GB on disk): the peak RSS stays put."""
     from fwilab.benchmarking import rss_versus_size
 
-    small, large = rss_versus_size([64, 640], tmp_path, batch_size=16, extra=("model=reconstruction", "model.base_channels=8"))
+    small, large = rss_versus_size(
+        [64, 640], tmp_path, batch_size=16, extra=("model=reconstruction", "model.base_channels=8")
+    )
     assert large["data_gb"] - small["data_gb"] > 0.8 and large["steps"] == 40
     assert large["peak_host_rss_gb"] - small["peak_host_rss_gb"] < 0.15, (small, large)

@@ -63,7 +63,11 @@ def test_interrupted_run_resumes_without_redoing_finished_files(tmp_path, monkey
     assert [p.name for p in sorted((out / "data").iterdir())] == ["data1.npy", "data2.npy"]
     finished = {p: p.stat().st_mtime_ns for p in (out / "data").iterdir()}
 
-    monkeypatch.setattr(generate_module, "generate_file", lambda plan, number, *a: made.append(number) or real_generate_file(plan, number, *a))
+    monkeypatch.setattr(
+        generate_module,
+        "generate_file",
+        lambda plan, number, *a: made.append(number) or real_generate_file(plan, number, *a),
+    )
     generate_dataset(out, PLAN, progress=False)
     assert made == [1, 2, 3, 4, 5]  # files 1 and 2 were not made again
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())

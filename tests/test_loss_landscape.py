@@ -19,17 +19,26 @@ def _output_filters(module: nn.Module) -> list[torch.Tensor]:
 
 def test_directions_are_normalized_per_output_filter_for_convs_and_transposed_convs():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5), nn.ConvTranspose2d(5, 2, 4, stride=2), nn.Conv2d(2, 7, 1))
-    direction = dict(zip([id(p) for p in model.parameters()], filter_normalized_direction(model, torch.Generator().manual_seed(1))))
+    model = nn.Sequential(
+        nn.Conv2d(3, 5, 3), nn.BatchNorm2d(5), nn.ConvTranspose2d(5, 2, 4, stride=2), nn.Conv2d(2, 7, 1)
+    )
+    direction = dict(
+        zip([id(p) for p in model.parameters()], filter_normalized_direction(model, torch.Generator().manual_seed(1)))
+    )
     for layer in (model[0], model[2], model[3]):
         step = direction[id(layer.weight)]
         assert step.shape == layer.weight.shape and not torch.allclose(step, layer.weight)
-        shifted = type(layer)(**{k: getattr(layer, k) for k in ("in_channels", "out_channels", "kernel_size", "stride")})
+        shifted = type(layer)(
+            **{k: getattr(layer, k) for k in ("in_channels", "out_channels", "kernel_size", "stride")}
+        )
         with torch.no_grad():
             shifted.weight.copy_(step)
         for weight_filter, step_filter in zip(_output_filters(layer), _output_filters(shifted)):
             assert step_filter.norm().item() == pytest.approx(weight_filter.norm().item(), rel=1e-5)
-    assert all(torch.count_nonzero(direction[id(p)]) == 0 for p in (model[0].bias, model[1].weight, model[1].bias, model[2].bias))
+    assert all(
+        torch.count_nonzero(direction[id(p)]) == 0
+        for p in (model[0].bias, model[1].weight, model[1].bias, model[2].bias)
+    )
 
 
 def test_directions_are_reproducible_for_a_real_model():
@@ -44,7 +53,9 @@ def least_squares():
     """A linear model sitting exactly at its least-squares minimum: a convex quadratic loss bowl."""
     generator = torch.Generator().manual_seed(0)
     inputs = torch.randn(64, 6, generator=generator, dtype=torch.float64)
-    target = inputs @ torch.randn(6, 2, generator=generator, dtype=torch.float64) + 0.1 * torch.randn(64, 2, generator=generator, dtype=torch.float64)
+    target = inputs @ torch.randn(6, 2, generator=generator, dtype=torch.float64) + 0.1 * torch.randn(
+        64, 2, generator=generator, dtype=torch.float64
+    )
     model = nn.Linear(6, 2, bias=False).double()
     with torch.no_grad():
         model.weight.copy_(torch.linalg.lstsq(inputs, target).solution.T)

@@ -51,7 +51,9 @@ def openfwi_ssim_with_scipy(prediction: np.ndarray, target: np.ndarray) -> float
 def test_ssim_is_openfwis_zero_padded_gaussian_ssim(make_maps):
     prediction, target = make_maps(0), make_maps(1)
     ours = ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).numpy()
-    reference = [openfwi_ssim_with_scipy((p[0] / 2 + 0.5).numpy(), (t[0] / 2 + 0.5).numpy()) for p, t in zip(prediction, target)]
+    reference = [
+        openfwi_ssim_with_scipy((p[0] / 2 + 0.5).numpy(), (t[0] / 2 + 0.5).numpy()) for p, t in zip(prediction, target)
+    ]
     np.testing.assert_allclose(ours, reference, atol=1e-5)
     assert ssim_per_sample(target / 2 + 0.5, target / 2 + 0.5).min() > 0.99999
 
@@ -62,8 +64,12 @@ def test_zero_padded_ssim_differs_from_the_unpadded_average():
     ours = ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).numpy()
     unpadded = [
         structural_similarity(
-            (t[0] / 2 + 0.5).double().numpy(), (p[0] / 2 + 0.5).double().numpy(),
-            data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            (t[0] / 2 + 0.5).double().numpy(),
+            (p[0] / 2 + 0.5).double().numpy(),
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
         )
         for p, t in zip(prediction, target)
     ]

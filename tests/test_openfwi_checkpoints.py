@@ -29,8 +29,13 @@ def openfwi_state_dict(legacy: bool) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     state = {}
     for block, shape in OPENFWI_INVERSIONNET.items():
-        sequential = (LEGACY.get(block, "Deconv2DwithBN" if block.startswith("deconv") and block.endswith("_1") else "Conv2DwithBN")
-                      if legacy else "layers")
+        sequential = (
+            LEGACY.get(
+                block, "Deconv2DwithBN" if block.startswith("deconv") and block.endswith("_1") else "Conv2DwithBN"
+            )
+            if legacy
+            else "layers"
+        )
         out_channels = shape[1] if block.startswith("deconv") and block.endswith("_1") else shape[0]
         prefix = f"{block}.{sequential}"
         state[f"{prefix}.0.weight"] = 0.02 * torch.randn(shape, generator=generator)
@@ -45,14 +50,27 @@ def openfwi_state_dict(legacy: bool) -> dict[str, torch.Tensor]:
 
 def write_openfwi_checkpoint(path, legacy: bool = False):
     model = openfwi_state_dict(legacy)
-    args = argparse.Namespace(model="InversionNet", dataset="curvefault-a", lr=1e-4, lr_milestones=[], epochs=120, resume=None)
-    torch.save({"model": model, "optimizer": {"state": {}, "param_groups": []}, "lr_scheduler": {"last_epoch": 5},
-                "epoch": 3, "step": 120, "args": args}, path)
+    args = argparse.Namespace(
+        model="InversionNet", dataset="curvefault-a", lr=1e-4, lr_milestones=[], epochs=120, resume=None
+    )
+    torch.save(
+        {
+            "model": model,
+            "optimizer": {"state": {}, "param_groups": []},
+            "lr_scheduler": {"last_epoch": 5},
+            "epoch": 3,
+            "step": 120,
+            "args": args,
+        },
+        path,
+    )
     return model
 
 
 def run(script, *args):
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
 
 
 @pytest.mark.parametrize("legacy", [False, True])
@@ -77,16 +95,43 @@ def test_evaluate_fine_tune_and_export_an_openfwi_checkpoint(tmp_path):
     write_openfwi_checkpoint(tmp_path / "checkpoint.pth", legacy=True)
     data = ["data=curvefault_a", f"data.root={root}"]
     unnamed = run("evaluate.py", f"checkpoint={tmp_path / 'checkpoint.pth'}", f"hydra.run.dir={tmp_path / 'e0'}")
-    assert unnamed.returncode == 1 and "error: " in unnamed.stderr and "is an OpenFWI checkpoint (model InversionNet, dataset curvefault-a)" in unnamed.stderr
-    scored = run("evaluate.py", f"checkpoint={tmp_path / 'checkpoint.pth'}", "model=inversionnet", *data, "device=cpu", f"hydra.run.dir={tmp_path / 'e1'}")
+    assert (
+        unnamed.returncode == 1
+        and "error: " in unnamed.stderr
+        and "is an OpenFWI checkpoint (model InversionNet, dataset curvefault-a)" in unnamed.stderr
+    )
+    scored = run(
+        "evaluate.py",
+        f"checkpoint={tmp_path / 'checkpoint.pth'}",
+        "model=inversionnet",
+        *data,
+        "device=cpu",
+        f"hydra.run.dir={tmp_path / 'e1'}",
+    )
     assert scored.returncode == 0, scored.stderr
     result = json.loads((tmp_path / "e1" / "metrics.json").read_text())
     assert result["samples"] == 12 and result["step"] == 120 and 0 < result["mae"] < 2
-    tuned = run("train.py", *data, f"model.init_from={tmp_path / 'checkpoint.pth'}", "trainer.max_steps=2", "trainer.batch_size=2",
-                "trainer.device=cpu", "logger=none", "diagnostics=off", "data.val_samples=2", f"hydra.run.dir={tmp_path / 'tune'}")
+    tuned = run(
+        "train.py",
+        *data,
+        f"model.init_from={tmp_path / 'checkpoint.pth'}",
+        "trainer.max_steps=2",
+        "trainer.batch_size=2",
+        "trainer.device=cpu",
+        "logger=none",
+        "diagnostics=off",
+        "data.val_samples=2",
+        f"hydra.run.dir={tmp_path / 'tune'}",
+    )
     assert tuned.returncode == 0, tuned.stderr
-    assert f"model weights from {tmp_path / 'checkpoint.pth'} (step 120)" in (tmp_path / "tune" / "train.log").read_text()
-    exported = run("export_openfwi.py", f"checkpoint={tmp_path / 'tune' / 'checkpoints' / 'best.pt'}", f"out={tmp_path / 'model_2.pth'}")
+    assert (
+        f"model weights from {tmp_path / 'checkpoint.pth'} (step 120)" in (tmp_path / "tune" / "train.log").read_text()
+    )
+    exported = run(
+        "export_openfwi.py",
+        f"checkpoint={tmp_path / 'tune' / 'checkpoints' / 'best.pt'}",
+        f"out={tmp_path / 'model_2.pth'}",
+    )
     assert exported.returncode == 0, exported.stderr
     # what OpenFWI's test.py --resume does: a plain torch.load, then checkpoint['model'], ['epoch'], ['step']
     state = torch.load(tmp_path / "model_2.pth", map_location="cpu", weights_only=True)

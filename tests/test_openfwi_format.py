@@ -58,7 +58,9 @@ def test_every_family_loads_its_official_download_without_a_split_file(tmp_path,
     for split, dataset in (("train", data.train), ("val", data.val)):
         expected = [FilePair(root / s, root / v) for s, v in relative_names(family, split)]
         assert dataset.pairs == expected, split
-    assert (len(data.train), len(data.val)) == {"FlatVel": (48, 12), "CurveVel": (48, 12), "Style": (120, 14)}.get(root.name[:-2], (96, 12))
+    assert (len(data.train), len(data.val)) == {"FlatVel": (48, 12), "CurveVel": (48, 12), "Style": (120, 14)}.get(
+        root.name[:-2], (96, 12)
+    )
     velocity_labels = {float(data.val[k][1][0, 0, 0]) for k in range(len(data.val))}
     assert len(velocity_labels) == len(data.val)  # every file read, none twice
 
@@ -78,17 +80,26 @@ def test_split_file_entry_found_nowhere_is_named(tmp_path):
     root = write_download(tmp_path, "curvefault_a")
     split_files = write_openfwi_split_files(root, "curvefault_a", tmp_path)
     (root / "vel3_1_33.npy").unlink()
-    cfg = _data_config("curvefault_a", root, f"data.train_split={split_files['train']}", f"data.val_split={split_files['val']}")
-    with pytest.raises(DataError, match=r"data\.val: .*/projects/piml_inversion/FWIOpenData/CurveFault_A/vel3_1_33\.npy does not exist"):
+    cfg = _data_config(
+        "curvefault_a", root, f"data.train_split={split_files['train']}", f"data.val_split={split_files['val']}"
+    )
+    with pytest.raises(
+        DataError, match=r"data\.val: .*/projects/piml_inversion/FWIOpenData/CurveFault_A/vel3_1_33\.npy does not exist"
+    ):
         build_data(cfg)
 
 
 def test_wrong_root_names_the_expected_layout_and_what_the_folder_holds(tmp_path):
     fault_root = write_download(tmp_path, "curvefault_a")
-    with pytest.raises(DataError, match=r"data/data\{1\.\.48\}\.npy .*found seis\{2,3,4\}_1_\*\.npy files: this looks like a Fault-family A"):
+    with pytest.raises(
+        DataError,
+        match=r"data/data\{1\.\.48\}\.npy .*found seis\{2,3,4\}_1_\*\.npy files: this looks like a Fault-family A",
+    ):
         build_data(_data_config("flatvel_a", fault_root))
     vel_root = write_download(tmp_path, "flatvel_b")
-    with pytest.raises(DataError, match=r"seis\{2,3,4\}_1_\{0\.\.31\}\.npy .*found data1\.\.data60\.npy: this looks like a Vel-family"):
+    with pytest.raises(
+        DataError, match=r"seis\{2,3,4\}_1_\{0\.\.31\}\.npy .*found data1\.\.data60\.npy: this looks like a Vel-family"
+    ):
         build_data(_data_config("curvefault_a", vel_root))
     with pytest.raises(DataError, match="does not exist"):
         build_data(_data_config("curvefault_a", tmp_path / "nowhere"))

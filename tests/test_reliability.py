@@ -59,11 +59,24 @@ class PreemptedOnce(WeightedL1L2):
 
 def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, str(ROOT / "scripts" / "train.py"),
-        "data=curvefault_a", f"data.root={data_root}", "data.train_split=train.txt", "data.val_split=val.txt",
-        "model=reconstruction", "model.base_channels=8", "trainer.batch_size=4", "trainer.device=cpu",
-        f"trainer.max_steps={STEPS}", "trainer.checkpoint_every_steps=1", "trainer.val_every_steps=8",
-        "trainer.log_every_steps=2", "logger=none", "diagnostics.every_n_steps=4", f"hydra.run.dir={run_dir}", *extra,
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "data=curvefault_a",
+        f"data.root={data_root}",
+        "data.train_split=train.txt",
+        "data.val_split=val.txt",
+        "model=reconstruction",
+        "model.base_channels=8",
+        "trainer.batch_size=4",
+        "trainer.device=cpu",
+        f"trainer.max_steps={STEPS}",
+        "trainer.checkpoint_every_steps=1",
+        "trainer.val_every_steps=8",
+        "trainer.log_every_steps=2",
+        "logger=none",
+        "diagnostics.every_n_steps=4",
+        f"hydra.run.dir={run_dir}",
+        *extra,
     ]
 
 
@@ -97,6 +110,7 @@ def _assert_same_run(run_dir: Path, reference: Path) -> None:
         assert metrics[key] == expected[key]
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_dataset, reference_run, tmp_path):
     run_dir = tmp_path / "victim"
     kill_after = random.Random().randint(1, STEPS - 2)
@@ -112,16 +126,27 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_datas
     _assert_same_run(run_dir, reference_run)
 
 
-@pytest.mark.parametrize("signal_number, workers, whole_group", [
-    (signal.SIGTERM, 0, False),
-    (signal.SIGUSR1, 0, False),
-    (signal.SIGUSR2, 0, False),  # submitit's signal, here without submitit: checkpoint and a clean exit
-    (signal.SIGTERM, 2, True),  # scancel / a terminal signals every process, DataLoader workers included
-])
-def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference_run, tmp_path, signal_number, workers, whole_group):
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "signal_number, workers, whole_group",
+    [
+        (signal.SIGTERM, 0, False),
+        (signal.SIGUSR1, 0, False),
+        (signal.SIGUSR2, 0, False),  # submitit's signal, here without submitit: checkpoint and a clean exit
+        (signal.SIGTERM, 2, True),  # scancel / a terminal signals every process, DataLoader workers included
+    ],
+)
+def test_preemption_signal_checkpoints_and_stops_cleanly(
+    tiny_dataset, reference_run, tmp_path, signal_number, workers, whole_group
+):
     run_dir = tmp_path / "preempted"
-    process = subprocess.Popen(_command(tiny_dataset, run_dir, f"trainer.num_workers={workers}"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=whole_group)
+    process = subprocess.Popen(
+        _command(tiny_dataset, run_dir, f"trainer.num_workers={workers}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=whole_group,
+    )
     _wait_for_checkpoints(run_dir, 3, process)
     sent = time.monotonic()
     if whole_group:
@@ -140,16 +165,28 @@ def test_preemption_signal_checkpoints_and_stops_cleanly(tiny_dataset, reference
     _assert_same_run(run_dir, reference_run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preempt_signal", ["", "USR1"])  # submitit spells it without SIG
-def test_submitit_preemption_checkpoints_requeues_and_resumes_to_the_same_weights(tiny_dataset, reference_run, tmp_path, preempt_signal):
+def test_submitit_preemption_checkpoints_requeues_and_resumes_to_the_same_weights(
+    tiny_dataset, reference_run, tmp_path, preempt_signal
+):
     """Through hydra-submitit-launcher's local executor: submitit's own handler requeues the job after fwilab's checkpoint."""
     sweep = tmp_path / "sweep"
     env = {key: value for key, value in os.environ.items() if key != "SUBMITIT_PREEMPT_SIGNAL"}
-    env.update({"PYTHONPATH": str(ROOT / "tests")}, **({"SUBMITIT_PREEMPT_SIGNAL": preempt_signal} if preempt_signal else {}))
+    env.update(
+        {"PYTHONPATH": str(ROOT / "tests")}, **({"SUBMITIT_PREEMPT_SIGNAL": preempt_signal} if preempt_signal else {})
+    )
     signal_name = f"SIG{preempt_signal or 'USR2'}"
     python, script, *overrides = _command(
-        tiny_dataset, tmp_path / "unused", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", "hydra.launcher.timeout_min=60",
-        "loss._target_=test_reliability.PreemptedOnce", "+loss.call=5", f"+loss.signal_name={signal_name}", f"+loss.marker={tmp_path / 'preempted'}",
+        tiny_dataset,
+        tmp_path / "unused",
+        "hydra/launcher=submitit_local",
+        f"hydra.sweep.dir={sweep}",
+        "hydra.launcher.timeout_min=60",
+        "loss._target_=test_reliability.PreemptedOnce",
+        "+loss.call=5",
+        f"+loss.signal_name={signal_name}",
+        f"+loss.marker={tmp_path / 'preempted'}",
     )
     command = [python, script, "-m", *overrides]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
@@ -161,6 +198,7 @@ def test_submitit_preemption_checkpoints_requeues_and_resumes_to_the_same_weight
     _assert_same_run(sweep / "0", reference_run)
 
 
+@pytest.mark.slow
 def test_only_the_newest_checkpoints_are_kept(reference_run):
     folder = reference_run / "checkpoints"
     assert sorted(p.name for p in folder.glob("step_*.pt")) == [f"step_{STEPS - 1:08d}.pt", f"step_{STEPS:08d}.pt"]
@@ -176,16 +214,28 @@ def short_run(tiny_dataset, tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("override, message", [
-    ("seed=1", r"seed is 0 there and 1 now"),
-    ("data.train_samples=12", r"data\.train is '16 samples of 2 files, sha256 \w{8}' there and '12 samples of 2 files, sha256 \w{8}' now"),
-    ("data.subset_seed=5", None),  # the whole split: which subset seed does not matter
-    ("trainer.batch_size=8", r"batch_size is 4 there and 8 now"),
-    ("model.base_channels=16", r"model\.base_channels is 8 there and 16 now"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seed=1", r"seed is 0 there and 1 now"),
+        (
+            "data.train_samples=12",
+            r"data\.train is '16 samples of 2 files, sha256 \w{8}' there and '12 samples of 2 files, sha256 \w{8}' now",
+        ),
+        ("data.subset_seed=5", None),  # the whole split: which subset seed does not matter
+        ("trainer.batch_size=8", r"batch_size is 4 there and 8 now"),
+        ("model.base_channels=16", r"model\.base_channels is 8 there and 16 now"),
+    ],
+)
 def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, short_run, tmp_path, override, message):
-    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off", override,
-                            f"trainer.resume={short_run / 'checkpoints' / 'last.pt'}")
+    cfg = tiny_train_config(
+        tiny_dataset,
+        "trainer.max_steps=4",
+        "logger=none",
+        "diagnostics=off",
+        override,
+        f"trainer.resume={short_run / 'checkpoints' / 'last.pt'}",
+    )
     if message is None:
         assert train(cfg, tmp_path)["status"] == "completed"
         return
@@ -195,9 +245,19 @@ def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, sho
 
 def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, tmp_path, caplog):
     run_dir = tmp_path / "run"
-    train(tiny_train_config(tiny_dataset, "trainer.max_steps=6", "trainer.val_every_steps=6", "logger=none", "diagnostics=off"), run_dir)
+    train(
+        tiny_train_config(
+            tiny_dataset, "trainer.max_steps=6", "trainer.val_every_steps=6", "logger=none", "diagnostics=off"
+        ),
+        run_dir,
+    )
     with caplog.at_level("WARNING"):
-        train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off", "trainer.resume=never"), run_dir)
+        train(
+            tiny_train_config(
+                tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off", "trainer.resume=never"
+            ),
+            run_dir,
+        )
     moved = [p for p in run_dir.iterdir() if p.name.startswith("checkpoints.replaced-")]
     assert len(moved) == 1 and f"were moved to {moved[0]}" in caplog.text
     assert sorted(p.name for p in moved[0].glob("step_*.pt")) == ["step_00000006.pt"]
@@ -205,7 +265,11 @@ def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, t
     assert os.readlink(run_dir / "checkpoints" / "last.pt") == "step_00000002.pt"
     with caplog.at_level("INFO"):
         again = train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off"), run_dir)
-    assert again["status"] == "completed" and "resuming from" in caplog.text and str(run_dir / "checkpoints" / "step_00000002.pt") in caplog.text
+    assert (
+        again["status"] == "completed"
+        and "resuming from" in caplog.text
+        and str(run_dir / "checkpoints" / "step_00000002.pt") in caplog.text
+    )
 
 
 def test_unwritable_run_directory_is_a_clear_error(tiny_dataset, tmp_path):
@@ -247,7 +311,9 @@ def test_persistent_nan_gradients_under_fp16_scaling_are_divergence(tiny_dataset
     with pytest.raises(TrainingDiverged, match=rf"at step {3 + SCALER_SKIP_LIMIT} .*fp16"):
         train(cfg, tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
-    few = train(_nan_gradient_config(tiny_dataset, [3, 4, 5], "trainer.precision=fp16", "trainer.max_steps=8"), tmp_path / "few")
+    few = train(
+        _nan_gradient_config(tiny_dataset, [3, 4, 5], "trainer.precision=fp16", "trainer.max_steps=8"), tmp_path / "few"
+    )
     assert few["status"] == "completed"  # a few overflows are the scaler's business
 
 

@@ -94,7 +94,9 @@ def test_pca_rgb_colours_follow_their_component_through_an_eigenvalue_crossing()
     assert abs(np.corrcoef(green, pattern_b.ravel())[0, 1]) > 0.9
     assert np.all(np.sum(after.components * before.components, axis=1) > 0)  # and its sign is kept
     fresh, _ = render_pca_rgb(activations(2.0, 3.0))
-    assert abs(np.corrcoef(fresh.image[..., 0].astype(float).ravel(), pattern_b.ravel())[0, 1]) > 0.9  # without history, rank decides
+    assert (
+        abs(np.corrcoef(fresh.image[..., 0].astype(float).ravel(), pattern_b.ravel())[0, 1]) > 0.9
+    )  # without history, rank decides
 
 
 def test_pca_rgb_uses_many_channels_and_few_channels():

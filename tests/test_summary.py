@@ -15,15 +15,31 @@ from fwilab.experiments.summary import load_jobs, summarize, summary_rows, varyi
 def _job(root, number, optimizer, lr, history=None, status="completed"):
     job = root / str(number)
     (job / ".hydra").mkdir(parents=True)
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optimizer={optimizer}", f"lr={lr}", "trainer.max_steps=20"]))
-    (job / "config.yaml").write_text(yaml.safe_dump({"lr": lr, "optimizer": {"_target_": f"torch.optim.{optimizer.title()}"}}))
+    (job / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"optimizer={optimizer}", f"lr={lr}", "trainer.max_steps=20"])
+    )
+    (job / "config.yaml").write_text(
+        yaml.safe_dump({"lr": lr, "optimizer": {"_target_": f"torch.optim.{optimizer.title()}"}})
+    )
     if history is not None:
-        val = [{"step": 10 * (i + 1), "mae": m, "rmse": m * 1.2, "ssim": 1 - m, "mae_ms": m * 1500} for i, m in enumerate(history)]
+        val = [
+            {"step": 10 * (i + 1), "mae": m, "rmse": m * 1.2, "ssim": 1 - m, "mae_ms": m * 1500}
+            for i, m in enumerate(history)
+        ]
         best = min(val, key=lambda v: v["mae"])
-        (job / "metrics.json").write_text(json.dumps({
-            "status": status, "val_history": val, "best": best, "final": val[-1],
-            "train_loss": [[10, 1.0], [20, 0.5]], "wall_time_s": 12.5, "train_samples_per_s": 40.0,
-        }))
+        (job / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "status": status,
+                    "val_history": val,
+                    "best": best,
+                    "final": val[-1],
+                    "train_loss": [[10, 1.0], [20, 0.5]],
+                    "wall_time_s": 12.5,
+                    "train_samples_per_s": 40.0,
+                }
+            )
+        )
 
 
 @pytest.fixture()
@@ -39,7 +55,11 @@ def sweep(tmp_path):
 def test_rows_sorted_by_best_mae_with_missing_jobs_last(sweep):
     rows = summary_rows(load_jobs(sweep), "best_mae")
     assert [row["job"] for row in rows] == ["2", "1", "0", "3", "4"]
-    assert rows[0]["overrides"] == "optimizer=lamb lr=0.0001" and rows[0]["best_mae"] == 0.2 and rows[0]["final_mae"] == 0.2
+    assert (
+        rows[0]["overrides"] == "optimizer=lamb lr=0.0001"
+        and rows[0]["best_mae"] == 0.2
+        and rows[0]["final_mae"] == 0.2
+    )
     assert rows[1]["best_mae"] == 0.3 and rows[1]["final_mae"] == 0.35 and rows[1]["steps"] == 20
     assert rows[3]["status"] == "diverged" and rows[4]["status"] == "missing" and rows[4]["best_mae"] is None
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
@@ -42,7 +43,15 @@ def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
     run_dir, record = trained_run
-    cfg = OmegaConf.create({"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "data": None, "split": "val", "batch_size": 3, "device": "cpu"})
+    cfg = OmegaConf.create(
+        {
+            "checkpoint": str(run_dir / "checkpoints" / "last.pt"),
+            "data": None,
+            "split": "val",
+            "batch_size": 3,
+            "device": "cpu",
+        }
+    )
     result = evaluate_checkpoint(cfg, tmp_path)
     for key in ("mae", "mse", "rmse", "ssim"):
         assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
@@ -51,10 +60,27 @@ def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path)
 
 def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp_path, caplog):
     """A run with another seed on subsets: evaluate.py's defaults score the same samples with the same constants."""
-    record = train(tiny_train_config(tiny_dataset, "seed=3", "data.train_samples=12", "data.val_samples=5",
-                                     "trainer.max_steps=6", "trainer.val_every_steps=3", "logger=none"), tmp_path / "run")
-    cfg = OmegaConf.create({"checkpoint": str(tmp_path / "run" / "checkpoints" / "best.pt"), "data": None, "split": "val",
-                            "batch_size": None, "device": "cpu"})
+    record = train(
+        tiny_train_config(
+            tiny_dataset,
+            "seed=3",
+            "data.train_samples=12",
+            "data.val_samples=5",
+            "trainer.max_steps=6",
+            "trainer.val_every_steps=3",
+            "logger=none",
+        ),
+        tmp_path / "run",
+    )
+    cfg = OmegaConf.create(
+        {
+            "checkpoint": str(tmp_path / "run" / "checkpoints" / "best.pt"),
+            "data": None,
+            "split": "val",
+            "batch_size": None,
+            "device": "cpu",
+        }
+    )
     with caplog.at_level("INFO"):
         result = evaluate_checkpoint(cfg, tmp_path / "eval")
     assert result["samples"] == 5 and result["step"] == record["best"]["step"]
@@ -73,16 +99,31 @@ def test_subsets_follow_subset_seed_not_the_training_seed(tiny_dataset):
     assert val_indices("data.subset_seed=1") != val_indices("data.subset_seed=0")
 
 
-def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(trained_run, tiny_dataset, tmp_path, caplog):
+def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(
+    trained_run, tiny_dataset, tmp_path, caplog
+):
     run_dir, _ = trained_run
-    base = {"checkpoint": str(run_dir / "checkpoints" / "last.pt"), "split": "val", "batch_size": None, "device": "cpu",
-            "data": dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0)}
+    base = {
+        "checkpoint": str(run_dir / "checkpoints" / "last.pt"),
+        "split": "val",
+        "batch_size": None,
+        "device": "cpu",
+        "data": dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0),
+    }
     with caplog.at_level("INFO"):
         kept = evaluate_checkpoint(OmegaConf.create(base), tmp_path / "a")
         own = evaluate_checkpoint(OmegaConf.create({**base, "normalization": "data"}), tmp_path / "b")
     assert "normalizing with the constants the model was trained with" in caplog.text
     assert "normalizing with data=curvefault_a's own constants: Normalizer(data_min=-20.0, data_max=40.0" in caplog.text
     assert kept["mae"] != own["mae"]
+
+
+def test_best_checkpoint_follows_the_monitored_metric(tiny_dataset, tmp_path):
+    overrides = ["trainer.max_steps=8", "trainer.val_every_steps=2", "trainer.monitor=ssim", "lr=3e-3", "logger=none"]
+    record = train(tiny_train_config(tiny_dataset, *overrides, "diagnostics=off"), tmp_path)
+    best = max(record["val_history"], key=lambda entry: entry["ssim"])
+    assert record["best"]["step"] == best["step"] and record["best"]["ssim"] == best["ssim"]
+    assert torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["step"] == best["step"]
 
 
 def test_same_seed_same_losses(tiny_dataset, tmp_path):
@@ -109,9 +150,19 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
         ("model.base_channels=0", "model.base_channels=0 must be a whole number of at least 1"),
         ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] must be two numbers in \[0, 1\)"),
         ("logger.backend=tensorboard", "logger.backend='tensorboard' is not 'wandb' or 'none'"),
-        ("trainer=ddp diagnostics.mode=train", "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots"),
-        ("diagnostics.types=[] diagnostics.patterns=[nothing.here]", "diagnostics: no module of ReconstructionNet matches"),
-        ("trainer.batch_size=17", r"trainer.batch_size=17 x 1 process\(es\) must be at least 2 .* at most the training split.s 16 samples"),
+        ("trainer.monitor=psnr", "trainer.monitor='psnr' is not one of"),
+        (
+            "trainer=ddp diagnostics.mode=train",
+            "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots",
+        ),
+        (
+            "diagnostics.types=[] diagnostics.patterns=[nothing.here]",
+            "diagnostics: no module of ReconstructionNet matches",
+        ),
+        (
+            "trainer.batch_size=17",
+            r"trainer.batch_size=17 x 1 process\(es\) must be at least 2 .* at most the training split.s 16 samples",
+        ),
         ("trainer.batch_size=1", "BatchNorm"),
         ("trainer.epochs=0", "trainer.epochs=0"),
         ("trainer.device=tpu", "device='tpu'"),
@@ -125,12 +176,25 @@ def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, mes
 
 def test_train_mode_snapshots_of_one_probe_sample_are_refused_before_step_one(tiny_dataset, tmp_path):
     cfg = tiny_train_config(tiny_dataset, "diagnostics.mode=train", "diagnostics.max_samples=1", "logger=none")
-    with pytest.raises(ConfigError, match="diagnostics.mode=train needs at least 2 probe samples, this probe holds 1: BatchNorm"):
+    with pytest.raises(
+        ConfigError, match="diagnostics.mode=train needs at least 2 probe samples, this probe holds 1: BatchNorm"
+    ):
         train(cfg, tmp_path)
     assert not (tmp_path / "metrics.json").exists()
-    two = train(tiny_train_config(tiny_dataset, "diagnostics.mode=train", "diagnostics.max_samples=2", "diagnostics.every_n_steps=1",
-                                  "trainer.max_steps=2", "logger=none"), tmp_path / "two")
-    assert two["status"] == "completed" and list((tmp_path / "two" / "activations" / "step_000001").glob("*_montage.png"))
+    two = train(
+        tiny_train_config(
+            tiny_dataset,
+            "diagnostics.mode=train",
+            "diagnostics.max_samples=2",
+            "diagnostics.every_n_steps=1",
+            "trainer.max_steps=2",
+            "logger=none",
+        ),
+        tmp_path / "two",
+    )
+    assert two["status"] == "completed" and list(
+        (tmp_path / "two" / "activations" / "step_000001").glob("*_montage.png")
+    )
 
 
 def test_bad_values_fail_before_any_data_is_generated(tmp_path):

@@ -58,12 +58,11 @@ def test_curvefault_a_matches_measured_openfwi_statistics(curvefault_a):
 
 def test_curvefault_a_maps_are_faulted(curvefault_a):
     """A fault displaces interfaces: some column-to-column step in interface depth of 4+ cells."""
+
     def has_throw(m: np.ndarray) -> bool:
         changes = np.diff(m, axis=0) != 0
         depths = [np.flatnonzero(changes[:, x]) for x in range(70)]
-        return any(
-            len(a) and len(b) and np.abs(a[0] - b[0]) >= 4 for a, b in zip(depths, depths[1:])
-        )
+        return any(len(a) and len(b) and np.abs(a[0] - b[0]) >= 4 for a, b in zip(depths, depths[1:]))
 
     faulted = np.mean([has_throw(m) for m in curvefault_a[:100]])
     assert faulted > 0.6

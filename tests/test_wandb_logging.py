@@ -23,8 +23,13 @@ WANDB_CLI = Path(sys.executable).parent / "wandb"
 def offline_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("wandb_run")
     cfg = tiny_train_config(
-        tiny_dataset, "trainer.max_steps=8", "trainer.val_every_steps=4", "diagnostics.every_n_steps=2",
-        "diagnostics.patterns=[enc.0]", "diagnostics.types=[]", "logger.tags=[smoke]",
+        tiny_dataset,
+        "trainer.max_steps=8",
+        "trainer.val_every_steps=4",
+        "diagnostics.every_n_steps=2",
+        "diagnostics.patterns=[enc.0]",
+        "diagnostics.types=[]",
+        "logger.tags=[smoke]",
     )
     return run_dir, train(cfg, run_dir)
 
@@ -46,7 +51,9 @@ class PreemptedAtCall(nn.Module):
 def _records(run_dir: Path, wandb_file: Path | None = None) -> list[dict]:
     if wandb_file is None:
         [wandb_file] = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    inspected = subprocess.run([str(WANDB_CLI), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120)
+    inspected = subprocess.run(
+        [str(WANDB_CLI), "leet", "inspect", "--json", str(wandb_file)], capture_output=True, text=True, timeout=120
+    )
     assert inspected.returncode == 0, inspected.stderr
     return [json.loads(line) for line in inspected.stdout.splitlines() if line.strip()]
 
@@ -87,7 +94,12 @@ def test_offline_run_identity_config_summary_and_artifact(offline_run):
 
 
 def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dataset, tmp_path):
-    overrides = ["trainer.max_steps=8", "trainer.val_every_steps=4", "trainer.checkpoint_every_steps=1", "diagnostics=off"]
+    overrides = [
+        "trainer.max_steps=8",
+        "trainer.val_every_steps=4",
+        "trainer.checkpoint_every_steps=1",
+        "diagnostics=off",
+    ]
     cfg = tiny_train_config(tiny_dataset, *overrides)
     with open_dict(cfg):
         cfg.loss = {"_target_": "test_wandb_logging.PreemptedAtCall", "call": 3}
@@ -108,12 +120,17 @@ def test_same_pictures_are_pngs_in_the_run_dir(offline_run):
     steps = sorted(p.name for p in (run_dir / "activations").iterdir())
     assert steps == ["step_000002", "step_000004", "step_000006", "step_000008"]
     assert sorted(p.name for p in (run_dir / "activations" / "step_000004").iterdir()) == [
-        "enc.0_montage.png", "enc.0_pca_rgb.png", "velocity_sample0.png", "velocity_sample1.png",
+        "enc.0_montage.png",
+        "enc.0_pca_rgb.png",
+        "velocity_sample0.png",
+        "velocity_sample1.png",
     ]
 
 
 def test_logger_none_writes_no_wandb_files(tiny_dataset, tmp_path):
-    train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics.every_n_steps=1"), tmp_path)
+    train(
+        tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics.every_n_steps=1"), tmp_path
+    )
     assert not (tmp_path / "wandb").exists() and (tmp_path / "activations" / "step_000001").is_dir()
 
 

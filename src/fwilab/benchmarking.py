@@ -103,14 +103,23 @@ class NumpyTransformDataset(Dataset):
         return x, v
 
 
-def reference_throughput(root: Path, model_cfg: DictConfig, batch_size: int, steps: int, warmup: int, workers: int, device: torch.device) -> dict[str, Any]:
+def reference_throughput(
+    root: Path, model_cfg: DictConfig, batch_size: int, steps: int, warmup: int, workers: int, device: torch.device
+) -> dict[str, Any]:
     """Samples/s of the OpenFWI-style loop."""
     torch.manual_seed(0)
     model = build_model(model_cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-4)
     criterion = WeightedL1L2()
-    loader = DataLoader(NumpyTransformDataset(root), batch_size=batch_size, shuffle=True, drop_last=True,
-                        num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    loader = DataLoader(
+        NumpyTransformDataset(root),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+    )
     done, started = 0, None
     while done < warmup + steps:
         for x, v in loader:
@@ -129,14 +138,24 @@ def reference_throughput(root: Path, model_cfg: DictConfig, batch_size: int, ste
     return {"samples_per_s": steps * batch_size / (time.perf_counter() - started)}
 
 
-def loop_throughput(train_cfg: DictConfig, root: Path, run_dir: Path, overrides: dict[str, Any], steps: int, warmup: int, snapshot_every: int | None) -> dict[str, Any]:
+def loop_throughput(
+    train_cfg: DictConfig,
+    root: Path,
+    run_dir: Path,
+    overrides: dict[str, Any],
+    steps: int,
+    warmup: int,
+    snapshot_every: int | None,
+) -> dict[str, Any]:
     """Samples/s of the project's loop in one configuration (steady state: log intervals after warm-up)."""
     cfg = OmegaConf.merge(train_cfg, {"trainer": overrides})
     with open_dict(cfg):
         cfg.data.root = str(root)
         cfg.data.train_split = "train.txt"
         cfg.data.val_split = "val.txt"
-        cfg.data.val_samples = min(cfg.trainer.eval_batch_size, len(np.load(root / "model" / "model1.npy", mmap_mode="r")))
+        cfg.data.val_samples = min(
+            cfg.trainer.eval_batch_size, len(np.load(root / "model" / "model1.npy", mmap_mode="r"))
+        )
         cfg.trainer.max_steps = warmup + steps
         cfg.trainer.log_every_steps = max(1, warmup)
         cfg.trainer.val_every_steps = 10**9
@@ -147,14 +166,32 @@ def loop_throughput(train_cfg: DictConfig, root: Path, run_dir: Path, overrides:
         cfg.diagnostics.every_n_steps = snapshot_every or 0
     record = train(cfg, run_dir)
     steady = [rate for step, rate in record["train_throughput"] if step > warmup]
-    return {"samples_per_s": statistics.fmean(steady), "wall_time_s": record["wall_time_s"],
-            "snapshot_blocked_s": record["snapshot_blocked_s"], "steps": warmup + steps}
+    return {
+        "samples_per_s": statistics.fmean(steady),
+        "wall_time_s": record["wall_time_s"],
+        "snapshot_blocked_s": record["snapshot_blocked_s"],
+        "steps": warmup + steps,
+    }
 
 
 # What `auto` means per device: OpenFWI's reference setting on a GPU; on a CPU, sizes a 2-core laptop finishes in minutes.
 DEVICE_DEFAULTS = {
-    "cuda": {"batch_size": 256, "steps": 50, "warmup_steps": 10, "samples": 1024, "reference_workers": 16, "snapshot_every": 100},
-    "cpu": {"batch_size": 8, "steps": 10, "warmup_steps": 3, "samples": 64, "reference_workers": 0, "snapshot_every": 5},
+    "cuda": {
+        "batch_size": 256,
+        "steps": 50,
+        "warmup_steps": 10,
+        "samples": 1024,
+        "reference_workers": 16,
+        "snapshot_every": 100,
+    },
+    "cpu": {
+        "batch_size": 8,
+        "steps": 10,
+        "warmup_steps": 3,
+        "samples": 64,
+        "reference_workers": 0,
+        "snapshot_every": 5,
+    },
 }
 
 
@@ -172,17 +209,12 @@ def resolve_settings(cfg: DictConfig, device: torch.device) -> DictConfig:
     return resolved
 
 
-def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
-    device = resolve_device(train_cfg.trainer.device)
-    cfg = resolve_settings(cfg, device)
-    train_cfg = OmegaConf.merge(train_cfg, {"trainer": {"batch_size": cfg.batch_size, "eval_batch_size": cfg.batch_size}})
-    if cfg.generation.n_models:
-        import_deepwave()  # before minutes of training, not after
-    flops = forward_flops(train_cfg.model)
-    result: dict[str, Any] = {
+def _report_header(cfg: DictConfig, train_cfg: DictConfig, device: torch.device, flops: int) -> dict[str, Any]:
+    """What the numbers were measured on and with."""
+    on_gpu = device.type == "cuda"
+    return {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if on_gpu else platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "model": train_cfg.model._target_.rsplit(".", 1)[-1],
@@ -192,35 +224,55 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
         "settings": {key: cfg[key] for key in DEVICE_DEFAULTS["cpu"]},
         "rows": [],
     }
+
+
+def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
+    device = resolve_device(train_cfg.trainer.device)
+    cfg = resolve_settings(cfg, device)
+    sizes = {"batch_size": cfg.batch_size, "eval_batch_size": cfg.batch_size}
+    train_cfg = OmegaConf.merge(train_cfg, {"trainer": sizes})
+    if cfg.generation.n_models:
+        import_deepwave()  # before minutes of training, not after
+    flops = forward_flops(train_cfg.model)
+    result = _report_header(cfg, train_cfg, device, flops)
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         root = write_random_split(Path(scratch) / "data", cfg.samples)
 
         def add(name: str, measured: dict[str, Any]) -> None:
             rate = measured["samples_per_s"]
             reference = result["rows"][0]["samples_per_s"] if result["rows"] else rate
-            result["rows"].append({
-                "configuration": name, **measured, "ratio_to_reference": rate / reference,
-                "achieved_tflops": rate * 3 * flops / 1e12, **_memory(device),
-            })
+            ratio, tflops = rate / reference, rate * 3 * flops / 1e12
+            row = {"configuration": name, **measured, "ratio_to_reference": ratio, "achieved_tflops": tflops}
+            result["rows"].append({**row, **_memory(device)})
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
 
-        add("reference (OpenFWI-style)", reference_throughput(root, train_cfg.model, cfg.batch_size, cfg.steps, cfg.warmup_steps, cfg.reference_workers, device))
+        def measure(name: str, overrides: Any, steps: int, snapshot_every: int | None = None) -> dict[str, Any]:
+            folder = Path(scratch) / name
+            return loop_throughput(train_cfg, root, folder, dict(overrides), steps, cfg.warmup_steps, snapshot_every)
+
+        model_cfg, workers = train_cfg.model, cfg.reference_workers
+        reference = reference_throughput(root, model_cfg, cfg.batch_size, cfg.steps, cfg.warmup_steps, workers, device)
+        add("reference (OpenFWI-style)", reference)
         for name, overrides in cfg.configurations.items():
-            measured = loop_throughput(train_cfg, root, Path(scratch) / name, dict(overrides), cfg.steps, cfg.warmup_steps, None)
-            add(name, measured)
-        last = list(cfg.configurations.values())[-1]
-        snapshot_steps = cfg.snapshots_per_run * cfg.snapshot_every
-        plain = loop_throughput(train_cfg, root, Path(scratch) / "no_snapshots", dict(last), snapshot_steps, cfg.warmup_steps, None)
-        snapshots = loop_throughput(train_cfg, root, Path(scratch) / "snapshots", dict(last), snapshot_steps, cfg.warmup_steps, cfg.snapshot_every)
+            add(name, measure(name, overrides, cfg.steps))
+        last_name, last = list(cfg.configurations.items())[-1]
+        steps = cfg.snapshots_per_run * cfg.snapshot_every
+        plain, snapshots = measure("no_snapshots", last, steps), measure("snapshots", last, steps, cfg.snapshot_every)
         result["snapshot_overhead"] = snapshot_overhead(plain, snapshots, cfg.snapshot_every, cfg.batch_size)
-        result["snapshot_overhead"]["configuration"] = list(cfg.configurations)[-1]
+        result["snapshot_overhead"]["configuration"] = last_name
     if cfg.generation.n_models:
-        result["generation"] = generation_throughput(cfg.generation.family, cfg.generation.n_models, cfg.generation.batch_size, device)
+        generation = cfg.generation
+        result["generation"] = generation_throughput(
+            generation.family, generation.n_models, generation.batch_size, device
+        )
     return result
 
 
-def snapshot_overhead(plain: dict[str, Any], with_snapshots: dict[str, Any], every: int, batch_size: int) -> dict[str, Any]:
+def snapshot_overhead(
+    plain: dict[str, Any], with_snapshots: dict[str, Any], every: int, batch_size: int
+) -> dict[str, Any]:
     """The cost of snapshots every ``every`` steps, as a share of training time, in two parts
     (``plain`` and ``with_snapshots``: the same configuration and number of steps).
 
@@ -232,7 +284,9 @@ def snapshot_overhead(plain: dict[str, Any], with_snapshots: dict[str, Any], eve
     Run wall times are reported too, but they carry start-up and compilation time.
     """
     blocked = with_snapshots["snapshot_blocked_s"]
-    during = [seconds for step, seconds in blocked if step < with_snapshots["steps"]] or [seconds for _, seconds in blocked]
+    during = [seconds for step, seconds in blocked if step < with_snapshots["steps"]] or [
+        seconds for _, seconds in blocked
+    ]
     per_snapshot = statistics.median(during)
     step_seconds = batch_size / plain["samples_per_s"]
     blocked_share = per_snapshot / (every * step_seconds)
@@ -260,7 +314,13 @@ def generation_throughput(family: str, n_models: int, batch_size: int, device: t
         simulate_shot_gathers(velocity[start : start + batch_size].to(device)).cpu()
     _synchronize(device)
     seconds = time.perf_counter() - started
-    return {"family": family, "n_models": n_models, "batch_size": batch_size, "seconds": seconds, "models_per_s": n_models / seconds}
+    return {
+        "family": family,
+        "n_models": n_models,
+        "batch_size": batch_size,
+        "seconds": seconds,
+        "models_per_s": n_models / seconds,
+    }
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -279,18 +339,25 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"{row['achieved_tflops']:.3f} | {gpu} | {row['peak_host_rss_gb']:.2f} |"
         )
     snapshot = result["snapshot_overhead"]
-    lines += ["", f"Activation snapshots every {snapshot['every_n_steps']} steps ({snapshot['configuration']}): "
-              f"{snapshot['overhead']:+.2%} of training time = {snapshot['blocked_share']:+.2%} blocked "
-              f"({snapshot['blocked_seconds_per_snapshot']:.3f} s per snapshot, {snapshot['seconds_per_step']:.3f} s per step) "
-              f"{snapshot['slower_steps']:+.2%} slower steps; {snapshot['snapshots_taken']} snapshots, run wall times "
-              f"{snapshot['wall_time_with_s']:.1f} s with, {snapshot['wall_time_without_s']:.1f} s without."]
+    lines += [
+        "",
+        f"Activation snapshots every {snapshot['every_n_steps']} steps ({snapshot['configuration']}): "
+        f"{snapshot['overhead']:+.2%} of training time = {snapshot['blocked_share']:+.2%} blocked "
+        f"({snapshot['blocked_seconds_per_snapshot']:.3f} s per snapshot, {snapshot['seconds_per_step']:.3f} s per step) "
+        f"{snapshot['slower_steps']:+.2%} slower steps; {snapshot['snapshots_taken']} snapshots, run wall times "
+        f"{snapshot['wall_time_with_s']:.1f} s with, {snapshot['wall_time_without_s']:.1f} s without.",
+    ]
     if "generation" in result:
         gen = result["generation"]
-        lines.append(f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s.")
+        lines.append(
+            f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s."
+        )
     return "\n".join(lines)
 
 
-def rss_versus_size(sizes: list[int], out_dir: Path, batch_size: int = 8, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def rss_versus_size(
+    sizes: list[int], out_dir: Path, batch_size: int = 8, extra: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """Peak RSS of one full training epoch (fresh process each) on random splits of each size.
 
     The splits are read sample by sample from disk, so the peak should not grow with the size.
@@ -302,17 +369,38 @@ def rss_versus_size(sizes: list[int], out_dir: Path, batch_size: int = 8, extra:
             root = write_random_split(Path(scratch) / "data", size)
             run_dir = Path(scratch) / "run"
             finished = subprocess.run(
-                [sys.executable, str(script), "data=curvefault_a", f"data.root={root}", "data.train_split=train.txt",
-                 "data.val_split=val.txt", f"data.val_samples={batch_size}", "trainer.device=cpu", "trainer.epochs=1",
-                 f"trainer.batch_size={batch_size}", "logger=none", "diagnostics=off", f"hydra.run.dir={run_dir}", *extra],
-                capture_output=True, text=True, timeout=3600,
+                [
+                    sys.executable,
+                    str(script),
+                    "data=curvefault_a",
+                    f"data.root={root}",
+                    "data.train_split=train.txt",
+                    "data.val_split=val.txt",
+                    f"data.val_samples={batch_size}",
+                    "trainer.device=cpu",
+                    "trainer.epochs=1",
+                    f"trainer.batch_size={batch_size}",
+                    "logger=none",
+                    "diagnostics=off",
+                    f"hydra.run.dir={run_dir}",
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=3600,
             )
             if finished.returncode != 0:
                 last = (finished.stderr.strip().splitlines() or ["no output"])[-1]
                 raise FwilabError(f"training on {size} samples failed: {last}")
             record = json.loads((run_dir / "metrics.json").read_text())
-            rows.append({"samples": size, "data_gb": size * 5 * 1000 * 70 * 4 / 1e9, "peak_host_rss_gb": record["peak_host_rss_gb"],
-                         "steps": record["total_steps"]})
+            rows.append(
+                {
+                    "samples": size,
+                    "data_gb": size * 5 * 1000 * 70 * 4 / 1e9,
+                    "peak_host_rss_gb": record["peak_host_rss_gb"],
+                    "steps": record["total_steps"],
+                }
+            )
     return rows
 
 
@@ -339,19 +427,26 @@ def write_gpu_report(folder: str | Path, deepwave_build_seconds: str = "null") -
         "gpu_tests": _junit_counts(folder / "gpu_tests.xml"),
         "deepwave_build_seconds": None if deepwave_build_seconds in ("", "null") else float(deepwave_build_seconds),
         "benchmark": benchmark,
-        "train": None if train_run is None else {key: train_run.get(key) for key in ("status", "best", "train_samples_per_s", "wall_time_s", "device")},
+        "train": None
+        if train_run is None
+        else {key: train_run.get(key) for key in ("status", "best", "train_samples_per_s", "wall_time_s", "device")},
     }
     lines = ["# GPU check", ""]
     tests = report["gpu_tests"]
-    lines.append(f"GPU tests: {tests['passed']} passed, {tests['failures'] + tests['errors']} failed, {tests['skipped']} skipped"
-                 if tests else "GPU tests: no result (see gpu_tests.log)")
+    lines.append(
+        f"GPU tests: {tests['passed']} passed, {tests['failures'] + tests['errors']} failed, {tests['skipped']} skipped"
+        if tests
+        else "GPU tests: no result (see gpu_tests.log)"
+    )
     if report["deepwave_build_seconds"] is not None:
         lines.append(f"deepwave built from its sdist for this GPU in {report['deepwave_build_seconds']:.0f} s")
     lines += ["", markdown_table(benchmark) if benchmark else "Benchmark: no result (see benchmark.out)", ""]
     if report["train"] and report["train"]["best"]:
         best = report["train"]["best"]
-        lines.append(f"train.py end to end: {report['train']['status']}, best MAE {best['mae']:.4f}, SSIM {best['ssim']:.4f}, "
-                     f"{report['train']['train_samples_per_s']:.0f} samples/s")
+        lines.append(
+            f"train.py end to end: {report['train']['status']}, best MAE {best['mae']:.4f}, SSIM {best['ssim']:.4f}, "
+            f"{report['train']['train_samples_per_s']:.0f} samples/s"
+        )
     else:
         lines.append("train.py end to end: no result (see train.out)")
     write_json(folder / "gpu_report.json", report)

@@ -85,7 +85,10 @@ def split_pairs(cfg: DictConfig, root: Path, split: str) -> list[FilePair]:
 
 def layout_from_config(layout: DictConfig) -> OfficialLayout:
     """``data.layout`` (a file in conf/data/layout/) as an OfficialLayout."""
-    values = {key: tuple(value) if isinstance(value, list) else value for key, value in OmegaConf.to_container(layout, resolve=True).items()}
+    values = {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in OmegaConf.to_container(layout, resolve=True).items()
+    }
     try:
         return OfficialLayout(**values)
     except TypeError:

@@ -71,7 +71,13 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
     if not pairs:
         raise DataError(f"split file {split_file} lists no files")
     if relocated:
-        log.info("%s lists %d paths that do not exist (e.g. %s); read by name under %s", split_file, len(relocated), relocated[0], base)
+        log.info(
+            "%s lists %d paths that do not exist (e.g. %s); read by name under %s",
+            split_file,
+            len(relocated),
+            relocated[0],
+            base,
+        )
     return pairs
 
 
@@ -125,12 +131,21 @@ class OfficialLayout:
                 ]
                 for n in self._numbers(split)
             ]
-        return [[FilePair(root / f"seis{g}_1_{i}.npy", root / f"vel{g}_1_{i}.npy")] for g in self.groups for i in self._numbers(split)]
+        return [
+            [FilePair(root / f"seis{g}_1_{i}.npy", root / f"vel{g}_1_{i}.npy")]
+            for g in self.groups
+            for i in self._numbers(split)
+        ]
 
 
 def describe_folder(root: Path) -> str:
     """What an OpenFWI-looking folder holds, for an error message about the wrong root."""
-    names = [path.name for folder in (root, root / "data", root / "model") if folder.is_dir() for path in folder.glob("*.npy")]
+    names = [
+        path.name
+        for folder in (root, root / "data", root / "model")
+        if folder.is_dir()
+        for path in folder.glob("*.npy")
+    ]
     fault_groups = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"seis(\d+)_1_\d+\.npy", name))})
     numbered = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"data(\d+)\.npy", name))})
     if fault_groups:
@@ -163,7 +178,9 @@ def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list
     if missing:
         first = missing[0]
         absent = first.seismic if not first.seismic.is_file() else first.velocity
-        raise DataError(f"{len(missing)} of the {len(pairs)} files of {layout.describe(split)} are missing under {root}, e.g. {absent}")
+        raise DataError(
+            f"{len(missing)} of the {len(pairs)} files of {layout.describe(split)} are missing under {root}, e.g. {absent}"
+        )
     return pairs
 
 
@@ -179,7 +196,9 @@ def _open_array(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
     if array.ndim != 4 or tuple(array.shape[1:]) != expected_shape:
         raise DataError(f"{path} has shape {tuple(array.shape)}; expected (n, {', '.join(map(str, expected_shape))})")
     if not array.flags.c_contiguous:
-        raise DataError(f"{path} is stored in Fortran order; OpenFWI files are C-ordered (save with np.ascontiguousarray)")
+        raise DataError(
+            f"{path} is stored in Fortran order; OpenFWI files are C-ordered (save with np.ascontiguousarray)"
+        )
     return array
 
 

@@ -46,7 +46,9 @@ def path_pattern(pattern: str) -> re.Pattern:
     return re.compile("".join(wildcards.get(part, re.escape(part)) for part in parts) + r"\Z")
 
 
-def select_layers(model: nn.Module, types: Sequence[type[nn.Module]] = DEFAULT_TYPES, patterns: Sequence[str] = ()) -> dict[str, nn.Module]:
+def select_layers(
+    model: nn.Module, types: Sequence[type[nn.Module]] = DEFAULT_TYPES, patterns: Sequence[str] = ()
+) -> dict[str, nn.Module]:
     """Modules by path, in registration order: instances of ``types`` plus paths matching a pattern."""
     compiled = [path_pattern(p) for p in patterns]
     return {
@@ -86,7 +88,9 @@ class ActivationRecorder:
         self.max_channels = max_channels
         self.layers = select_layers(self.model, types, patterns)
         if not self.layers:
-            raise ConfigError(f"diagnostics: no module of {type(self.model).__name__} matches types {list(types)} or patterns {list(patterns)}")
+            raise ConfigError(
+                f"diagnostics: no module of {type(self.model).__name__} matches types {list(types)} or patterns {list(patterns)}"
+            )
         self._capturing = False
         self._store: dict[str, torch.Tensor] = {}
         self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers.items()]
@@ -132,5 +136,7 @@ class ActivationRecorder:
     def __enter__(self) -> ActivationRecorder:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()

@@ -23,10 +23,14 @@ def render_checkpoint_sample(cfg: DictConfig, run_dir: str | Path) -> Path:
     check_diagnostics(cfg.diagnostics, probe_samples=1)
     loaded = load_trained(cfg)
     if not 0 <= cfg.sample < len(loaded.dataset):
-        raise ConfigError(f"sample={cfg.sample} is outside {cfg.split}, which holds samples 0..{len(loaded.dataset) - 1}")
+        raise ConfigError(
+            f"sample={cfg.sample} is outside {cfg.split}, which holds samples 0..{len(loaded.dataset) - 1}"
+        )
     seismic, velocity = loaded.dataset[cfg.sample]
     inputs = loaded.normalizer.seismic(seismic[None].to(loaded.device))
-    snapshots = ActivationSnapshots(loaded.model, inputs, velocity[None], loaded.normalizer, OmegaConf.merge(cfg.diagnostics, {"max_samples": 1}))
+    snapshots = ActivationSnapshots(
+        loaded.model, inputs, velocity[None], loaded.normalizer, OmegaConf.merge(cfg.diagnostics, {"max_samples": 1})
+    )
     try:
         images, flags = snapshots.take()
     finally:

@@ -168,5 +168,10 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     logger.log_images(images, step=0)
     logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
     logger.finish("completed")
-    log.info("loss landscape of %s on %d samples: %s", cfg.checkpoint, count, ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images))
+    log.info(
+        "loss landscape of %s on %d samples: %s",
+        cfg.checkpoint,
+        count,
+        ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images),
+    )
     return result

@@ -26,7 +26,11 @@ def render_dataset_preview(
     width = ROW_HEIGHT + n_sources * (GATHER_WIDTH + GAP) + GAP
     canvas = Image.new("RGB", (width, n * (ROW_HEIGHT + GAP) + 20), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), f"velocity {vel_range[0]:.0f}-{vel_range[1]:.0f} m/s (jet) | shot gathers, time down, receivers across (seismic)", fill="black")
+    draw.text(
+        (4, 4),
+        f"velocity {vel_range[0]:.0f}-{vel_range[1]:.0f} m/s (jet) | shot gathers, time down, receivers across (seismic)",
+        fill="black",
+    )
     for row in range(n):
         top = 20 + row * (ROW_HEIGHT + GAP)
         vel = apply_colormap(velocity[row, 0], "velocity", *vel_range)

@@ -132,7 +132,9 @@ def _follow_previous(components: np.ndarray, previous: PCABasis | None) -> np.nd
     return matched
 
 
-def render_pca_rgb(activations: np.ndarray, previous: PCABasis | None = None, scale: int = 1, sigmas: float = 2.5) -> tuple[Rendered, PCABasis]:
+def render_pca_rgb(
+    activations: np.ndarray, previous: PCABasis | None = None, scale: int = 1, sigmas: float = 2.5
+) -> tuple[Rendered, PCABasis]:
     """Project one sample's (C, H, W) activations on their top 3 principal components -> R, G, B.
 
     Each pixel is a C-vector; the components come from the channel covariance over pixels. Signs
@@ -176,18 +178,36 @@ def _colour_bar(name: str, low: float, high: float, height: int, unit: str) -> I
     return image
 
 
-def render_velocity_panel(prediction: np.ndarray, target: np.ndarray, vel_range: tuple[float, float] = (1500.0, 4500.0), scale: int = 3) -> Rendered:
+def render_velocity_panel(
+    prediction: np.ndarray, target: np.ndarray, vel_range: tuple[float, float] = (1500.0, 4500.0), scale: int = 3
+) -> Rendered:
     """Prediction | ground truth | error (prediction - truth), all in m/s, each with a colour bar."""
     prediction = np.asarray(prediction, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     error = prediction - target
-    flags = [f"{name}: {problem}" for name, array in (("prediction", prediction), ("truth", target)) if (problem := slice_problem(array)) == "NaN/Inf"]
+    flags = [
+        f"{name}: {problem}"
+        for name, array in (("prediction", prediction), ("truth", target))
+        if (problem := slice_problem(array)) == "NaN/Inf"
+    ]
     limit = float(np.nanmax(np.abs(np.where(np.isfinite(error), error, np.nan)))) if np.isfinite(error).any() else 1.0
     limit = limit or 1.0
     panels = [
-        ("prediction", apply_colormap(prediction, "velocity", *vel_range), _colour_bar("velocity", *vel_range, prediction.shape[0] * scale, "m/s")),
-        ("ground truth", apply_colormap(target, "velocity", *vel_range), _colour_bar("velocity", *vel_range, target.shape[0] * scale, "m/s")),
-        ("error", apply_colormap(error, "seismic", -limit, limit), _colour_bar("seismic", -limit, limit, error.shape[0] * scale, "m/s")),
+        (
+            "prediction",
+            apply_colormap(prediction, "velocity", *vel_range),
+            _colour_bar("velocity", *vel_range, prediction.shape[0] * scale, "m/s"),
+        ),
+        (
+            "ground truth",
+            apply_colormap(target, "velocity", *vel_range),
+            _colour_bar("velocity", *vel_range, target.shape[0] * scale, "m/s"),
+        ),
+        (
+            "error",
+            apply_colormap(error, "seismic", -limit, limit),
+            _colour_bar("seismic", -limit, limit, error.shape[0] * scale, "m/s"),
+        ),
     ]
     height, width = prediction.shape[0] * scale, prediction.shape[1] * scale
     canvas = Image.new("RGB", (3 * (width + 64 + 8), height + 16), "white")

@@ -47,7 +47,9 @@ def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None
     if cfg.mode not in ("eval", "train"):
         raise ConfigError(f"diagnostics.mode={cfg.mode!r} is not 'eval' or 'train'")
     if cfg.montage_normalization not in MONTAGE_NORMALIZATIONS:
-        raise ConfigError(f"diagnostics.montage_normalization={cfg.montage_normalization!r} is not one of {MONTAGE_NORMALIZATIONS}")
+        raise ConfigError(
+            f"diagnostics.montage_normalization={cfg.montage_normalization!r} is not one of {MONTAGE_NORMALIZATIONS}"
+        )
     _check_count(cfg, "every_n_steps", 0)
     _check_count(cfg, "max_samples", 1)
     _check_count(cfg, "max_channels", 1)
@@ -78,7 +80,14 @@ def upscale_factor(height: int, width: int, target: int) -> int:
 class ActivationSnapshots:
     """Owns the recorder and the probe batch; ``take()`` returns {image key: RGB array} and flags."""
 
-    def __init__(self, model: nn.Module, probe_inputs: torch.Tensor, probe_velocity: torch.Tensor, normalizer: Normalizer, cfg: DictConfig):
+    def __init__(
+        self,
+        model: nn.Module,
+        probe_inputs: torch.Tensor,
+        probe_velocity: torch.Tensor,
+        normalizer: Normalizer,
+        cfg: DictConfig,
+    ):
         self.cfg = cfg
         self.recorder = ActivationRecorder(
             model,
@@ -115,11 +124,21 @@ class ActivationSnapshots:
             sample = activations[0].numpy()
             height, width = sample.shape[1:]
             if height * width == 1:  # a bottleneck vector: one pixel per channel, only shared scaling means anything
-                montage = render_montage(sample, self.cfg.max_channels, "shared", percentile=0.0, scale=MONTAGE_TILE_PIXELS)
+                montage = render_montage(
+                    sample, self.cfg.max_channels, "shared", percentile=0.0, scale=MONTAGE_TILE_PIXELS
+                )
             else:
                 scale = upscale_factor(height, width, MONTAGE_TILE_PIXELS)
-                montage = render_montage(sample, self.cfg.max_channels, self.cfg.montage_normalization, percentile=self.cfg.percentile, scale=scale)
-                pca, self.bases[layer] = render_pca_rgb(sample, self.bases.get(layer), scale=upscale_factor(height, width, PCA_IMAGE_PIXELS))
+                montage = render_montage(
+                    sample,
+                    self.cfg.max_channels,
+                    self.cfg.montage_normalization,
+                    percentile=self.cfg.percentile,
+                    scale=scale,
+                )
+                pca, self.bases[layer] = render_pca_rgb(
+                    sample, self.bases.get(layer), scale=upscale_factor(height, width, PCA_IMAGE_PIXELS)
+                )
                 images[f"activations/{layer}/pca_rgb"] = pca.image
                 flags += [f"{layer} {flag}" for flag in pca.flags]
             images[f"activations/{layer}/montage"] = montage.image

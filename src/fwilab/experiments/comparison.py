@@ -59,7 +59,10 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
             "parameters": first.metrics.get("parameters"),
             "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"])) / 1e9,
             "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
-            **{metric: _mean_std([run.value("final", metric) for run in runs.values()]) for metric in (*METRICS, "mae_ms")},
+            **{
+                metric: _mean_std([run.value("final", metric) for run in runs.values()])
+                for metric in (*METRICS, "mae_ms")
+            },
         }
     differences = {}
     for name, runs in by_model.items():
@@ -102,8 +105,15 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"{_pm(model['train_samples_per_s'], 1)} | {_pm(model['mae'])} | {_pm(model['rmse'])} | {_pm(model['ssim'])} | "
             f"{_pm(model['mae_ms'], 1)} |"
         )
-    lines += ["", f"Paired by seed, candidate − {baseline} (negative MAE/RMSE and positive SSIM favour the candidate):", ""]
-    lines += ["| candidate | metric | mean difference | std | t | p | seeds where candidate is better |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"Paired by seed, candidate − {baseline} (negative MAE/RMSE and positive SSIM favour the candidate):",
+        "",
+    ]
+    lines += [
+        "| candidate | metric | mean difference | std | t | p | seeds where candidate is better |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for name, difference in report["differences"].items():
         for metric in (*METRICS, "mae_ms"):
             d = difference[metric]
@@ -114,7 +124,10 @@ def markdown_report(report: dict[str, Any]) -> str:
                 f"{d['better_in']}/{len(difference['paired_seeds'])} |"
             )
     if report["failed_jobs"]:
-        lines += ["", "Jobs left out (not completed): " + "; ".join(f"{j['job']} ({j['status']})" for j in report["failed_jobs"])]
+        lines += [
+            "",
+            "Jobs left out (not completed): " + "; ".join(f"{j['job']} ({j['status']})" for j in report["failed_jobs"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -137,18 +150,45 @@ def bar_chart(report: dict[str, Any], path: Path) -> np.ndarray:
 
 
 def _log_to_wandb(config: DictConfig, sweep_dir: Path, report: dict[str, Any], chart: np.ndarray) -> None:
-    run = init_wandb_run(config.logger, sweep_dir, group=sweep_group(sweep_dir), name="baseline_comparison", job_type="report")
-    columns = ["model", "seeds", "parameters", "gflops", "samples_per_s", "mae", "mae_std", "rmse", "rmse_std", "ssim", "ssim_std"]
+    run = init_wandb_run(
+        config.logger, sweep_dir, group=sweep_group(sweep_dir), name="baseline_comparison", job_type="report"
+    )
+    columns = [
+        "model",
+        "seeds",
+        "parameters",
+        "gflops",
+        "samples_per_s",
+        "mae",
+        "mae_std",
+        "rmse",
+        "rmse_std",
+        "ssim",
+        "ssim_std",
+    ]
     rows = [
-        [name, len(m["seeds"]), m["parameters"], m["forward_gflops_per_sample"], m["train_samples_per_s"][0],
-         m["mae"][0], m["mae"][1], m["rmse"][0], m["rmse"][1], m["ssim"][0], m["ssim"][1]]
+        [
+            name,
+            len(m["seeds"]),
+            m["parameters"],
+            m["forward_gflops_per_sample"],
+            m["train_samples_per_s"][0],
+            m["mae"][0],
+            m["mae"][1],
+            m["rmse"][0],
+            m["rmse"][1],
+            m["ssim"][0],
+            m["ssim"][1],
+        ]
         for name, m in report["models"].items()
     ]
     run.log({"comparison/table": wandb.Table(columns=columns, data=rows), "comparison/chart": wandb.Image(chart)})
     run.finish()
 
 
-def write_comparison(sweep_dir: str | Path, baseline: str = "InversionNet", config: DictConfig | None = None) -> dict[str, Any]:
+def write_comparison(
+    sweep_dir: str | Path, baseline: str = "InversionNet", config: DictConfig | None = None
+) -> dict[str, Any]:
     """Build the report of a finished sweep and write it next to the jobs."""
     sweep_dir = Path(sweep_dir)
     report = compare_models(load_jobs(sweep_dir), baseline)
@@ -176,4 +216,6 @@ class ComparisonReport(Callback):
         except DataError as error:
             log.error("no comparison report: %s", error)
             return
-        log.info("comparison of %s against %s: %s", ", ".join(report["models"]), self.baseline, sweep_dir / "comparison.md")
+        log.info(
+            "comparison of %s against %s: %s", ", ".join(report["models"]), self.baseline, sweep_dir / "comparison.md"
+        )

@@ -20,8 +20,12 @@ def objective(record: dict[str, Any], metric: str) -> float:
     finished, so it raises and the search records the trial as failed.
     """
     if record.get("status") != "completed":
-        raise IncompleteTrial(f"the run ended {record.get('status')} at step {record.get('preempted_at_step', '?')}: no {metric} to report")
+        raise IncompleteTrial(
+            f"the run ended {record.get('status')} at step {record.get('preempted_at_step', '?')}: no {metric} to report"
+        )
     section, _, name = metric.partition("_")
     if section not in SECTIONS or not record.get(section) or name not in record[section]:
-        raise ConfigError(f"optimized_metric={metric!r} is not one of best_* / final_* of {sorted(record.get('best') or {})}")
+        raise ConfigError(
+            f"optimized_metric={metric!r} is not one of best_* / final_* of {sorted(record.get('best') or {})}"
+        )
     return float(record[section][name])

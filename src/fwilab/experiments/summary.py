@@ -22,8 +22,19 @@ from fwilab.errors import DataError
 METRICS = ("mae", "rmse", "ssim")
 HIGHER_IS_BETTER = {"ssim"}
 COLUMNS = (
-    "job", "overrides", "status", "best_mae", "best_rmse", "best_ssim", "final_mae", "final_rmse", "final_ssim",
-    "best_mae_ms", "steps", "wall_time_s", "samples_per_s",
+    "job",
+    "overrides",
+    "status",
+    "best_mae",
+    "best_rmse",
+    "best_ssim",
+    "final_mae",
+    "final_rmse",
+    "final_ssim",
+    "best_mae_ms",
+    "steps",
+    "wall_time_s",
+    "samples_per_s",
 )
 NUMERIC_COLUMNS = COLUMNS[3:]
 
@@ -74,11 +85,22 @@ def load_jobs(sweep_dir: str | Path) -> list[Job]:
     if not sweep_dir.is_dir():
         raise DataError(f"multirun directory {sweep_dir} does not exist")
     jobs = []
-    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: (len(p.parts[-3]), p.parts[-3])):
+    for overrides_file in sorted(
+        sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: (len(p.parts[-3]), p.parts[-3])
+    ):
         job_dir = overrides_file.parent.parent
-        config_file = job_dir / "config.yaml" if (job_dir / "config.yaml").is_file() else job_dir / ".hydra" / "config.yaml"
+        config_file = (
+            job_dir / "config.yaml" if (job_dir / "config.yaml").is_file() else job_dir / ".hydra" / "config.yaml"
+        )
         config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        jobs.append(Job(job_dir.name, yaml.safe_load(overrides_file.read_text()) or [], config or {}, _read_json(job_dir / "metrics.json")))
+        jobs.append(
+            Job(
+                job_dir.name,
+                yaml.safe_load(overrides_file.read_text()) or [],
+                config or {},
+                _read_json(job_dir / "metrics.json"),
+            )
+        )
     if not jobs:
         raise DataError(f"{sweep_dir} holds no Hydra job directories (*/.hydra/overrides.yaml)")
     return jobs
@@ -152,7 +174,9 @@ def plot_metric_vs_lr(jobs: list[Job], path: Path, metric: str = "mae") -> Path:
     for job in jobs:
         optimizer = str((job.config.get("optimizer") or {}).get("_target_", "?")).rsplit(".", 1)[-1]
         if job.config.get("lr") is not None:
-            by_optimizer.setdefault(optimizer, []).append((float(job.config["lr"]), job.value("best", metric), job.status))
+            by_optimizer.setdefault(optimizer, []).append(
+                (float(job.config["lr"]), job.value("best", metric), job.status)
+            )
     for optimizer, points in sorted(by_optimizer.items()):
         points.sort(key=lambda point: point[0])
         done = [(lr, value) for lr, value, status in points if value is not None and status == "completed"]
@@ -160,7 +184,14 @@ def plot_metric_vs_lr(jobs: list[Job], path: Path, metric: str = "mae") -> Path:
         failed = [lr for lr, value, status in points if status != "completed"]
         if failed:
             top = max([v for _, v in done], default=1.0)
-            axes.scatter(failed, [top] * len(failed), marker="x", s=80, color=line.get_color(), label=f"{optimizer} failed/diverged")
+            axes.scatter(
+                failed,
+                [top] * len(failed),
+                marker="x",
+                s=80,
+                color=line.get_color(),
+                label=f"{optimizer} failed/diverged",
+            )
     axes.set_xscale("log")
     axes.set_xlabel("learning rate")
     axes.set_ylabel(f"best validation {metric.upper()}")

@@ -92,7 +92,9 @@ class FanOutLogger(RunLogger):
         self._each("finish", status)
 
 
-def build_logger(cfg: DictConfig, run_dir: str | Path, local_images: bool = True, run_id: str | None = None) -> FanOutLogger:
+def build_logger(
+    cfg: DictConfig, run_dir: str | Path, local_images: bool = True, run_id: str | None = None
+) -> FanOutLogger:
     """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts.
 
     ``run_id`` names the W&B run: a resumed training run passes the id it started with, so its

@@ -94,8 +94,13 @@ def start_wandb(cfg: DictConfig, run_dir: Path, run_id: str | None = None) -> Wa
     settings = cfg.logger
     resume = {"id": run_id, "resume": "allow"} if run_id else {}
     try:
-        run = init_wandb_run(settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **resume, **run_identity(cfg, run_dir))
+        run = init_wandb_run(
+            settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **resume, **run_identity(cfg, run_dir)
+        )
     except Exception as error:  # no network, bad key, broken install: log locally instead
-        log.warning("W&B did not start (%s); logging to the run directory only", str(error).splitlines()[0] if str(error) else type(error).__name__)
+        log.warning(
+            "W&B did not start (%s); logging to the run directory only",
+            str(error).splitlines()[0] if str(error) else type(error).__name__,
+        )
         return None
     return WandbLogger(run, bool(settings.log_checkpoint))

@@ -39,7 +39,12 @@ class DeconvBlock(nn.Module):
     """ConvTranspose2d + BatchNorm2d + LeakyReLU(0.2): the decoder's upsampling step."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: KernelSize = 2, stride: KernelSize = 2, padding: KernelSize = 0
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: KernelSize = 2,
+        stride: KernelSize = 2,
+        padding: KernelSize = 0,
     ):
         super().__init__()
         self.layers = nn.Sequential(

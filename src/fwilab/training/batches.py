@@ -30,13 +30,19 @@ STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16
 def worker_settings(num_workers: int) -> dict[str, Any]:
     """DataLoader arguments for ``num_workers`` workers: kept across epochs, and deaf to the
     preemption signals so that a signal to the whole process group still ends in a checkpoint."""
-    return {"num_workers": num_workers, "persistent_workers": num_workers > 0, "worker_init_fn": ignore_preemption_signals}
+    return {
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,
+        "worker_init_fn": ignore_preemption_signals,
+    }
 
 
 class LoaderBatches:
     """Batches read by a DataLoader (pinned memory and asynchronous copies when the device is a GPU)."""
 
-    def __init__(self, dataset: OpenFWIDataset, sampler: ResumableShuffleSampler, num_workers: int, device: torch.device):
+    def __init__(
+        self, dataset: OpenFWIDataset, sampler: ResumableShuffleSampler, num_workers: int, device: torch.device
+    ):
         self.sampler = sampler
         self.device = device
         self.loader = DataLoader(
@@ -50,7 +56,9 @@ class LoaderBatches:
 
     def after(self, step: int) -> Iterator[Batch]:
         """(epoch, seismic, velocity) on the device for steps step + 1, step + 2, ..."""
-        host = ((epoch, seismic, velocity) for epoch in self.sampler.epochs_after(step) for seismic, velocity in self.loader)
+        host = (
+            (epoch, seismic, velocity) for epoch in self.sampler.epochs_after(step) for seismic, velocity in self.loader
+        )
         return prefetch_to_device(host, self.device)
 
 
@@ -96,7 +104,14 @@ def prefetch_to_device(batches: Iterator[Batch], device: torch.device) -> Iterat
 class ResidentBatches:
     """The whole training split held on the device; a batch is a gather by the sampler's indices."""
 
-    def __init__(self, dataset: OpenFWIDataset, sampler: ResumableShuffleSampler, device: torch.device, storage_dtype: str = "float32", chunk: int = 64):
+    def __init__(
+        self,
+        dataset: OpenFWIDataset,
+        sampler: ResumableShuffleSampler,
+        device: torch.device,
+        storage_dtype: str = "float32",
+        chunk: int = 64,
+    ):
         if storage_dtype not in STORAGE_DTYPES:
             raise ValueError(f"trainer.device_data_dtype={storage_dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
         self.sampler = sampler
@@ -109,7 +124,13 @@ class ResidentBatches:
             items = [dataset[i] for i in range(start, min(start + chunk, n))]
             self.seismic[start : start + len(items)] = torch.stack([s for s, _ in items]).to(device, dtype)
             self.velocity[start : start + len(items)] = torch.stack([v for _, v in items]).to(device)
-        log.info("training split resident on %s: %d samples, %.2f GB as %s", device, n, self.seismic.nbytes / 1e9, storage_dtype)
+        log.info(
+            "training split resident on %s: %d samples, %.2f GB as %s",
+            device,
+            n,
+            self.seismic.nbytes / 1e9,
+            storage_dtype,
+        )
 
     def after(self, step: int) -> Iterator[Batch]:
         size = self.sampler.batch_size

@@ -81,13 +81,17 @@ def read_saved_model(path: str | Path) -> SavedModel:
         weights = {_OPENFWI_LEGACY_NAMES.sub(".layers.", key): value for key, value in state["model"].items()}
         args = vars(state["args"]) if isinstance(state["args"], argparse.Namespace) else dict(state["args"] or {})
         return SavedModel(path, weights, int(state.get("step", 0)), None, None, args)
-    raise CheckpointError(f"{path} is neither an fwilab checkpoint ('model' and 'config') nor an OpenFWI one ('model' and 'args')")
+    raise CheckpointError(
+        f"{path} is neither an fwilab checkpoint ('model' and 'config') nor an OpenFWI one ('model' and 'args')"
+    )
 
 
 def export_weights(checkpoint: str | Path, path: str | Path) -> Path:
     """The weights, config, normalizer and step of an fwilab checkpoint, without optimizer and random states."""
     state = load_checkpoint(checkpoint)
-    return save_checkpoint(path, {key: state[key] for key in ("model", "config", "normalizer", "step", "fingerprint") if key in state})
+    return save_checkpoint(
+        path, {key: state[key] for key in ("model", "config", "normalizer", "step", "fingerprint") if key in state}
+    )
 
 
 def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) -> Path:
@@ -98,7 +102,9 @@ def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) ->
     reference = {key: value.shape for key, value in InversionNet().state_dict().items()}
     weights = model.state_dict()
     if {key: value.shape for key, value in weights.items()} != reference:
-        raise CheckpointError(f"OpenFWI's network.py has no {type(model).__name__} of these shapes; only InversionNet with base_channels=32 exports")
+        raise CheckpointError(
+            f"OpenFWI's network.py has no {type(model).__name__} of these shapes; only InversionNet with base_channels=32 exports"
+        )
     return save_checkpoint(path, {"model": weights, "epoch": epoch, "step": step})
 
 

@@ -59,7 +59,9 @@ def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
             f"{saved.path} is an OpenFWI checkpoint (model {args.get('model', '?')}, dataset {args.get('dataset', '?')}): "
             "name the model and data, e.g. model=inversionnet data=curvefault_a data.root=DIR"
         )
-    return OmegaConf.create({"model": cfg.model, "data": cfg.data, "loss": {"_target_": "fwilab.training.losses.WeightedL1L2"}})
+    return OmegaConf.create(
+        {"model": cfg.model, "data": cfg.data, "loss": {"_target_": "fwilab.training.losses.WeightedL1L2"}}
+    )
 
 
 def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
@@ -95,11 +97,26 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
     batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
     metrics = evaluate(model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device)
-    result = {"checkpoint": str(cfg.checkpoint), "data": data_cfg.family, "split": cfg.split, "samples": len(dataset), "step": loaded.step, **metrics}
+    result = {
+        "checkpoint": str(cfg.checkpoint),
+        "data": data_cfg.family,
+        "split": cfg.split,
+        "samples": len(dataset),
+        "step": loaded.step,
+        **metrics,
+    }
     log.info(
         "%s on %s/%s (%d samples): MAE %.4f (%.1f m/s)  MSE %.5f  RMSE %.4f (%.1f m/s)  SSIM %.4f",
-        cfg.checkpoint, data_cfg.family, cfg.split, len(dataset),
-        metrics["mae"], metrics["mae_ms"], metrics["mse"], metrics["rmse"], metrics["rmse_ms"], metrics["ssim"],
+        cfg.checkpoint,
+        data_cfg.family,
+        cfg.split,
+        len(dataset),
+        metrics["mae"],
+        metrics["mae_ms"],
+        metrics["mse"],
+        metrics["rmse"],
+        metrics["rmse_ms"],
+        metrics["ssim"],
     )
     write_json(Path(run_dir) / "metrics.json", result)
     return result
@@ -111,5 +128,7 @@ def export_openfwi_checkpoint(cfg: DictConfig) -> Path:
     model = build_model(OmegaConf.create(state["config"]).model)
     load_model_weights(model, state["model"], cfg.checkpoint)
     path = export_openfwi(model, int(state.get("step", 0)), int(state.get("epoch", 0)), cfg.out)
-    log.info("wrote %s (OpenFWI's format: model, epoch, step) from %s at step %d", path, cfg.checkpoint, state.get("step", 0))
+    log.info(
+        "wrote %s (OpenFWI's format: model, epoch, step) from %s at step %d", path, cfg.checkpoint, state.get("step", 0)
+    )
     return path

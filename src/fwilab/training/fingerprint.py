@@ -47,10 +47,15 @@ def run_fingerprint(cfg: DictConfig, data: DataBundle, global_batch: int, total_
 def check_fingerprint(saved: dict[str, Any] | None, current: dict[str, Any], path: Path) -> None:
     """A CheckpointError naming the first differing key and both values, unless the run is the same."""
     if saved is None:
-        raise CheckpointError(f"{path} records no run fingerprint (an older fwilab made it): start over with trainer.resume=never")
+        raise CheckpointError(
+            f"{path} records no run fingerprint (an older fwilab made it): start over with trainer.resume=never"
+        )
     differing = [key for key in {**saved, **current} if saved.get(key) != current.get(key)]
     if differing:
-        key, more = differing[0], f" (and {len(differing) - 1} more: {', '.join(differing[1:])})" if len(differing) > 1 else ""
+        key, more = (
+            differing[0],
+            f" (and {len(differing) - 1} more: {', '.join(differing[1:])})" if len(differing) > 1 else "",
+        )
         raise CheckpointError(
             f"cannot resume from {path}: {key} is {saved.get(key)!r} there and {current.get(key)!r} now{more}; "
             "resume with the same settings, or start over with trainer.resume=never"

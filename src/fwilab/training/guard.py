@@ -39,7 +39,11 @@ class NonFiniteGuard:
         self.lr_by_step: dict[int, float] = {}
 
     def _diverged(self, step: int, lr: float) -> TrainingDiverged:
-        scaler = f" (fp16: or NaN/Inf gradients for {SCALER_SKIP_LIMIT + 1} steps in a row despite loss scaling)" if self.scaler_skips else ""
+        scaler = (
+            f" (fp16: or NaN/Inf gradients for {SCALER_SKIP_LIMIT + 1} steps in a row despite loss scaling)"
+            if self.scaler_skips
+            else ""
+        )
         return TrainingDiverged(
             f"loss or gradient became NaN/Inf at step {step} (lr={lr:.3g}){scaler}; lower lr, add warm-up "
             "or set trainer.grad_clip_norm"
@@ -60,7 +64,12 @@ class NonFiniteGuard:
             self.skipped += 1
             if self.skipped > self.skip_allowed:
                 raise self._diverged(step, lr)
-            log.warning("step %d: non-finite loss or gradient, update skipped (%d of %d allowed)", step, self.skipped, self.skip_allowed)
+            log.warning(
+                "step %d: non-finite loss or gradient, update skipped (%d of %d allowed)",
+                step,
+                self.skipped,
+                self.skip_allowed,
+            )
             return False
         self.first_bad_step = torch.where((self.first_bad_step == 0) & ~finite, step, self.first_bad_step)
         self.lr_by_step[step] = lr

@@ -35,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from fwilab.data.build import build_data
+from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
@@ -54,7 +54,7 @@ from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.performance import FastPath, resolve_fast_path
 from fwilab.training.preemption import PreemptionWatch, hand_over
-from fwilab.training.record import IntervalMeter, RunRecord
+from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
 from fwilab.training.validation import evaluate
@@ -93,15 +93,21 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
     betas = cfg.optimizer.get("betas")
     betas = OmegaConf.to_container(betas) if OmegaConf.is_list(betas) else betas
-    if betas is not None and not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(x, (int, float)) and 0 <= x < 1 for x in betas)):
+    if betas is not None and not (
+        isinstance(betas, list) and len(betas) == 2 and all(isinstance(x, (int, float)) and 0 <= x < 1 for x in betas)
+    ):
         raise ConfigError(f"optimizer.betas={betas} must be two numbers in [0, 1)")
+    if cfg.trainer.get("monitor", "mae") not in MONITORED:
+        raise ConfigError(f"trainer.monitor={cfg.trainer.monitor!r} is not one of {MONITORED}")
     if cfg.trainer.keep_checkpoints < 1:
         raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
     if cfg.diagnostics.enabled:
         check_diagnostics(cfg.diagnostics)
         if cfg.diagnostics.mode == "train" and cfg.trainer.get("distributed") and cfg.trainer.sync_batchnorm:
-            raise ConfigError("diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
-                              "BatchNorm would wait for the other ranks; use diagnostics.mode=eval")
+            raise ConfigError(
+                "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
+                "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
+            )
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
@@ -118,6 +124,7 @@ class StepPlan:
 
     total_steps: int
     steps_per_epoch: int
+    global_batch: int
     val_every: int
     checkpoint_every: int
     log_every: int
@@ -188,7 +195,8 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
 def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> float:
     """One optimizer step on a raw batch; the divergence guard decides whether the update applies. Returns its lr."""
-    state, lr, memory_format = run.state, run.state.lr, torch.channels_last if run.fast.channels_last else torch.contiguous_format
+    state, lr = run.state, run.state.lr
+    memory_format = torch.channels_last if run.fast.channels_last else torch.contiguous_format
     inputs = run.normalizer.seismic(seismic).contiguous(memory_format=memory_format)
     with run.fast.autocast(inputs.device):
         loss = run.criterion(run.replica(inputs), run.normalizer.velocity(velocity))
@@ -219,14 +227,20 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                     _log_interval(run, progress, lr)
                 progress.update(1)
                 stopping = _stop_requested(run, preemption)
-                snapshotting = run.snapshots is not None and (plan.validates(state.step) or run.snapshots.due(state.step))
+                snapshotting = run.snapshots is not None and (
+                    plan.validates(state.step) or run.snapshots.due(state.step)
+                )
                 if plan.checkpoints(state.step) or snapshotting or stopping:
                     run.meter.pause()
                     _between_steps(run, epoch, snapshotting, stopping)
                     run.meter.resume()
                 if stopping:
-                    log.warning("stopped by %s at step %d; run again with hydra.run.dir=%s to resume",
-                                preemption.requested or "a signal to another rank", state.step, run_dir)
+                    log.warning(
+                        "stopped by %s at step %d; run again with hydra.run.dir=%s to resume",
+                        preemption.requested or "a signal to another rank",
+                        state.step,
+                        run_dir,
+                    )
                     return _close(run, "preempted", preempted_at_step=state.step, preempted_by=preemption.requested)
     except TrainingDiverged as error:
         _close(run, "diverged", error=str(error))
@@ -275,8 +289,16 @@ def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> 
     if run.plan.validates(step):
         metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
-        log.info("step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f", step, run.plan.total_steps, epoch,
-                 metrics["mae"], metrics["mae_ms"], metrics["rmse"], metrics["ssim"])
+        log.info(
+            "step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f",
+            step,
+            run.plan.total_steps,
+            epoch,
+            metrics["mae"],
+            metrics["mae_ms"],
+            metrics["rmse"],
+            metrics["ssim"],
+        )
         if run.record.add_validation(step, epoch, metrics) and main:
             run.checkpoints.save_best(run.checkpoint())
     run.record.save(**({"train_samples_per_s": run.meter.samples_per_s} if run.meter.samples_per_s else {}))
@@ -310,45 +332,89 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
     fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
     torch.backends.cudnn.benchmark = fast.cudnn_benchmark
-    val_every = trainer.val_every_steps or sampler.batches_per_epoch
-    plan = StepPlan(
-        total_steps=trainer.max_steps or trainer.epochs * sampler.batches_per_epoch,
-        steps_per_epoch=sampler.batches_per_epoch,
+    plan = _step_plan(trainer, sampler.batches_per_epoch, trainer.batch_size * context.world_size)
+    state, replica = _build_state(cfg, context, fast, plan.total_steps)
+    run = Run(
+        cfg=cfg,
+        context=context,
+        plan=plan,
+        state=state,
+        replica=replica,
+        criterion=instantiate(cfg.loss),
+        normalizer=data.normalizer,
+        fast=fast,
+        source=(
+            ResidentBatches(data.train, sampler, context.device, fast.storage_dtype)
+            if fast.data_on_device
+            else LoaderBatches(data.train, sampler, fast.loader_workers, context.device)
+        ),
+        val_loader=DataLoader(
+            Subset(data.val, range(context.rank, len(data.val), context.world_size)),
+            batch_size=trainer.eval_batch_size,
+            **worker_settings(fast.loader_workers),
+        ),
+        guard=NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled()),
+        meter=IntervalMeter(context.device, plan.global_batch),
+        record=_new_record(run_dir, context, state, data, plan, trainer.get("monitor", "mae")),
+        checkpoints=CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints),
+        fingerprint=run_fingerprint(cfg, data, plan.global_batch, plan.total_steps),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    _resume_or_start(run, trainer.resume)
+    facts = run.record.data
+    log.info(
+        f"{facts['model']} ({facts['parameters']:,} parameters) on {context.device}: {len(data.train)} train / "
+        f"{len(data.val)} val samples, {plan.total_steps} steps of batch {trainer.batch_size} x {context.world_size} "
+        f"process(es); {fast}"
+    )
+    if cfg.diagnostics.enabled and main:
+        run.snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
+    run.logger = RunLogger()
+    if main:
+        run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=facts["wandb_run_id"]))
+    return run
+
+
+def _step_plan(trainer: DictConfig, steps_per_epoch: int, global_batch: int) -> StepPlan:
+    val_every = trainer.val_every_steps or steps_per_epoch
+    return StepPlan(
+        total_steps=trainer.max_steps or trainer.epochs * steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        global_batch=global_batch,
         val_every=val_every,
         checkpoint_every=trainer.checkpoint_every_steps or val_every,
         log_every=trainer.log_every_steps,
     )
-    state, replica = _build_state(cfg, context, fast, plan.total_steps)
-    global_batch = trainer.batch_size * context.world_size
-    run = Run(
-        cfg=cfg, context=context, plan=plan, state=state, replica=replica, criterion=instantiate(cfg.loss),
-        normalizer=data.normalizer, fast=fast,
-        source=(ResidentBatches(data.train, sampler, context.device, fast.storage_dtype) if fast.data_on_device
-                else LoaderBatches(data.train, sampler, fast.loader_workers, context.device)),
-        val_loader=DataLoader(Subset(data.val, range(context.rank, len(data.val), context.world_size)),
-                              batch_size=trainer.eval_batch_size, **worker_settings(fast.loader_workers)),
-        guard=NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled()),
-        meter=IntervalMeter(context.device, global_batch),
-        record=RunRecord(run_dir / "metrics.json" if main else None, model=type(state.model).__name__,
-                         parameters=sum(p.numel() for p in state.model.parameters()), device=str(context.device),
-                         train_samples=len(data.train), val_samples=len(data.val), total_steps=plan.total_steps,
-                         batch_size=global_batch, world_size=context.world_size, wandb_run_id=secrets.token_hex(4)),
-        checkpoints=CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints),
-        fingerprint=run_fingerprint(cfg, data, global_batch, plan.total_steps),
-        config=OmegaConf.to_container(cfg, resolve=True),
+
+
+def _new_record(
+    run_dir: Path, context: DistributedContext, state: TrainState, data: DataBundle, plan: StepPlan, monitor: str
+) -> RunRecord:
+    """The run's record (rank 0 writes it), with the facts of the run and a new W&B run id."""
+    parameters = sum(p.numel() for p in state.model.parameters())
+    return RunRecord(
+        run_dir / "metrics.json" if context.is_main else None,
+        monitor=monitor,
+        model=type(state.model).__name__,
+        parameters=parameters,
+        device=str(context.device),
+        train_samples=len(data.train),
+        val_samples=len(data.val),
+        total_steps=plan.total_steps,
+        batch_size=plan.global_batch,
+        world_size=context.world_size,
+        wandb_run_id=secrets.token_hex(4),
     )
-    _resume_or_start(run, trainer.resume)
-    log.info("%s (%s parameters) on %s: %d train / %d val samples, %d steps of batch %d x %d process(es); %s",
-             type(state.model).__name__, f"{run.record.data['parameters']:,}", context.device, len(data.train),
-             len(data.val), plan.total_steps, trainer.batch_size, context.world_size, fast)
-    if cfg.diagnostics.enabled and main:
-        check_diagnostics(cfg.diagnostics, probe_samples=min(cfg.diagnostics.max_samples, len(data.val)))
-        probe = [data.val[index] for index in range(min(cfg.diagnostics.max_samples, len(data.val)))]  # the same for any world size
-        probe_seismic, probe_velocity = (torch.stack(items) for items in zip(*probe))
-        probe_inputs = data.normalizer.seismic(probe_seismic.to(context.device))
-        run.snapshots = ActivationSnapshots(state.model, probe_inputs, probe_velocity, data.normalizer, cfg.diagnostics)
-    run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=run.record.data["wandb_run_id"])) if main else RunLogger()
-    return run
+
+
+def _probe_snapshots(
+    settings: DictConfig, data: DataBundle, model: nn.Module, device: torch.device
+) -> ActivationSnapshots:
+    """Snapshots of the first validation samples of the whole split: the same pictures for any number of ranks."""
+    count = min(settings.max_samples, len(data.val))
+    check_diagnostics(settings, probe_samples=count)
+    seismic, velocity = (torch.stack(items) for items in zip(*(data.val[index] for index in range(count))))
+    return ActivationSnapshots(model, data.normalizer.seismic(seismic.to(device)), velocity, data.normalizer, settings)
 
 
 def _open_run_directory(cfg: DictConfig, run_dir: Path, main: bool) -> None:
@@ -362,7 +428,9 @@ def _open_run_directory(cfg: DictConfig, run_dir: Path, main: bool) -> None:
         raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
 
 
-def _build_state(cfg: DictConfig, context: DistributedContext, fast: FastPath, total_steps: int) -> tuple[TrainState, nn.Module]:
+def _build_state(
+    cfg: DictConfig, context: DistributedContext, fast: FastPath, total_steps: int
+) -> tuple[TrainState, nn.Module]:
     """The model (from ``model.init_from`` weights when set), its training replica, optimizer, schedule and scaler."""
     device = context.device
     model = build_model(cfg.model)
@@ -376,7 +444,11 @@ def _build_state(cfg: DictConfig, context: DistributedContext, fast: FastPath, t
         elif context.is_main:
             log.warning("trainer.sync_batchnorm needs CUDA; on CPU each process normalizes over its own batch")
     model = model.to(device, memory_format=torch.channels_last if fast.channels_last else torch.preserve_format)
-    replica = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if context.active else model
+    replica = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if context.active
+        else model
+    )
     if fast.compile:  # outside DDP, so Dynamo sees DDP's buckets and overlaps the all-reduce with the backward pass
         replica = torch.compile(replica)
     fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
@@ -399,7 +471,12 @@ def _resume_or_start(run: Run, resume: str | None) -> None:
     if run.context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
         moved = run.checkpoints.move_aside()
         if moved is not None:
-            log.warning("trainer.resume=%s: the checkpoints already in %s were moved to %s", resume, run.checkpoints.folder, moved)
+            log.warning(
+                "trainer.resume=%s: the checkpoints already in %s were moved to %s",
+                resume,
+                run.checkpoints.folder,
+                moved,
+            )
     if saved is not None:
         run.restore(saved, path)
         log.info("resuming from %s at step %d", path, run.state.step)

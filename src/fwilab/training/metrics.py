@@ -70,7 +70,9 @@ class MetricAccumulator:
 
     def compute(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
         """Split-level metrics; ``reduce`` sums the partial sums over data-parallel ranks first."""
-        totals = torch.tensor([self.abs_error, self.squared_error, self.ssim_sum, self.pixels, self.samples], dtype=torch.float64)
+        totals = torch.tensor(
+            [self.abs_error, self.squared_error, self.ssim_sum, self.pixels, self.samples], dtype=torch.float64
+        )
         if reduce is not None:
             totals = reduce(totals)
         abs_error, squared_error, ssim_sum, pixels, samples = totals.tolist()

@@ -68,7 +68,11 @@ def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: Open
     if storage not in STORAGE_DTYPES:
         raise ConfigError(f"trainer.device_data_dtype={storage!r} is not one of auto, {', '.join(STORAGE_DTYPES)}")
     data_on_device = trainer.data_on_device
-    data_on_device = split_fits_on_device(train_set, device, storage) if data_on_device == "auto" else _switch(data_on_device, "data_on_device", on_gpu)
+    data_on_device = (
+        split_fits_on_device(train_set, device, storage)
+        if data_on_device == "auto"
+        else _switch(data_on_device, "data_on_device", on_gpu)
+    )
     return FastPath(
         precision=precision,
         channels_last=_switch(trainer.channels_last, "channels_last", on_gpu),

@@ -10,6 +10,9 @@ import torch
 
 from fwilab.io import write_json
 
+MONITORED = ("mae", "mse", "rmse", "ssim", "mae_ms", "rmse_ms")
+HIGHER_IS_BETTER = ("ssim",)
+
 
 class RunRecord:
     """The content of ``metrics.json``; ``save()`` is the only place it is written (rank 0 has a path, others None).
@@ -18,8 +21,9 @@ class RunRecord:
     it, so a resumed run continues the same history.
     """
 
-    def __init__(self, path: Path | None, **facts: Any):
+    def __init__(self, path: Path | None, monitor: str = "mae", **facts: Any):
         self.path = path
+        self.monitor = monitor
         self.data: dict[str, Any] = {
             "status": "running",
             **facts,
@@ -39,10 +43,11 @@ class RunRecord:
         self._started -= saved.get("wall_time_s", 0.0)
 
     def add_validation(self, step: int, epoch: int, metrics: dict[str, float]) -> bool:
-        """Record a validation; True when it is the best so far (lowest MAE)."""
+        """Record a validation; True when it is the best so far by the monitored metric (``trainer.monitor``)."""
         self.data["val_history"].append({"step": step, "epoch": epoch, **metrics})
         self.data["final"] = {"step": step, **metrics}
-        best = self.data["best"] is None or metrics["mae"] < self.data["best"]["mae"]
+        key, sign = self.monitor, -1.0 if self.monitor in HIGHER_IS_BETTER else 1.0
+        best = self.data["best"] is None or sign * metrics[key] < sign * self.data["best"][key]
         if best:
             self.data["best"] = {"step": step, **metrics}
         return best

@@ -46,7 +46,9 @@ class ResumableShuffleSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator)
         global_batch = self.batch_size * self.world_size
-        batches = order[: self.batches_per_epoch * global_batch].view(self.batches_per_epoch, self.world_size, self.batch_size)
+        batches = order[: self.batches_per_epoch * global_batch].view(
+            self.batches_per_epoch, self.world_size, self.batch_size
+        )
         yield from batches[self.start_batch :, self.rank].reshape(-1).tolist()
 
     def __len__(self) -> int:

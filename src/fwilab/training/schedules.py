@@ -35,7 +35,11 @@ def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
 
 
 def warmup_multistep(
-    optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, milestones: Sequence[float] = (0.5, 0.75), gamma: float = 0.1
+    optimizer: Optimizer,
+    total_steps: int,
+    warmup_steps: int = 0,
+    milestones: Sequence[float] = (0.5, 0.75),
+    gamma: float = 0.1,
 ) -> LambdaLR:
     """OpenFWI's WarmupMultiStepLR: warm-up, then multiply by ``gamma`` at each milestone.
 

@@ -18,7 +18,9 @@ class TrainState:
     exactly where it was.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler):
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: torch.amp.GradScaler
+    ):
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler

@@ -13,7 +13,11 @@ from fwilab.training.metrics import MetricAccumulator
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loader: DataLoader, normalizer: Normalizer, device: torch.device, context: DistributedContext | None = None
+    model: nn.Module,
+    loader: DataLoader,
+    normalizer: Normalizer,
+    device: torch.device,
+    context: DistributedContext | None = None,
 ) -> dict[str, float]:
     """MAE / MSE / RMSE / SSIM of ``model`` over every batch of ``loader`` (each rank's shard, summed), in eval mode."""
     was_training = model.training

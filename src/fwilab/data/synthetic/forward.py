@@ -51,7 +51,9 @@ def import_deepwave() -> ModuleType:
 
 def ricker_wavelet(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The source time function (N_TIME,), scaled by the calibrated source amplitude."""
-    return SOURCE_AMPLITUDE * import_deepwave().wavelets.ricker(PEAK_FREQUENCY_HZ, N_TIME, DT_S, PEAK_TIME_S, dtype=dtype)
+    return SOURCE_AMPLITUDE * import_deepwave().wavelets.ricker(
+        PEAK_FREQUENCY_HZ, N_TIME, DT_S, PEAK_TIME_S, dtype=dtype
+    )
 
 
 def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:

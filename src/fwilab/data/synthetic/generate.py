@@ -94,7 +94,9 @@ def _check_plan(out: Path, plan: GenerationPlan) -> None:
         write_json(plan_file, asdict(plan))
 
 
-def generate_file(plan: GenerationPlan, number: int, size: int, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def generate_file(
+    plan: GenerationPlan, number: int, size: int, batch_size: int, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
     """The (seismic, velocity) arrays of file ``number``, independent of every other file."""
     rng = np.random.default_rng([plan.seed, number])
     velocity = velocity_models(rng, plan.family, size)
@@ -214,7 +216,14 @@ def generate_from_config(cfg: Any) -> dict:
     started = time.perf_counter()
     metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
     seconds = time.perf_counter() - started
-    log.info("%s: %d models in %.1f s; data range %.2f .. %.2f", cfg.out, plan.n_train + plan.n_val, seconds, metadata["data_min"], metadata["data_max"])
+    log.info(
+        "%s: %d models in %.1f s; data range %.2f .. %.2f",
+        cfg.out,
+        plan.n_train + plan.n_val,
+        seconds,
+        metadata["data_min"],
+        metadata["data_max"],
+    )
     if cfg.preview:
         log.info("preview: %s", write_preview(cfg.out, cfg.preview_samples))
     return metadata

@@ -69,9 +69,7 @@ def recipe_for(family: str) -> FamilyRecipe:
     try:
         return FAMILIES[family]
     except KeyError:
-        raise ConfigError(
-            f"family={family!r} has no synthetic generator; choose one of {sorted(FAMILIES)}"
-        ) from None
+        raise ConfigError(f"family={family!r} has no synthetic generator; choose one of {sorted(FAMILIES)}") from None
 
 
 def _layer_velocities(rng: np.random.Generator, n_layers: int, jitter: float) -> np.ndarray:
