@@ -64,6 +64,17 @@ def test_train_generates_default_data_and_writes_a_run(default_style_run):
     assert (tmp / "run" / "train.log").read_text().count("val MAE") == 2  # end of epoch 0 (2 steps) and the last step
 
 
+def test_debug_smoke_runs_the_whole_pipeline_in_seconds(tmp_path):
+    result = run(
+        "train.py", "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}", env={"FWILAB_DATA_DIR": str(tmp_path / "cache")}
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["total_steps"] == 4 and metrics["train_samples"] == 16
+    assert list((tmp_path / "run" / "activations" / "step_000004").glob("*_pca_rgb.png"))
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
 def test_evaluate_reports_metrics_on_a_split(default_style_run, tiny_dataset):
     tmp, _ = default_style_run
     checkpoint = tmp / "run" / "checkpoints" / "best.pt"
