@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
-from fwilab.training.evaluation import evaluate_checkpoint
+from fwilab.tasks.evaluate import evaluate_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -4,7 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task
-from fwilab.training.evaluation import export_openfwi_checkpoint
+from fwilab.tasks.evaluate import export_openfwi_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export_openfwi")

@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task
-from fwilab.data.synthetic.generate import generate_from_config
+from fwilab.tasks.generate import generate_from_config
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate_data")

@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
-from fwilab.diagnostics.loss_landscape import run_loss_landscape
+from fwilab.tasks.landscape import run_loss_landscape
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="loss_landscape")

@@ -5,7 +5,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
-from fwilab.diagnostics.checkpoint_render import render_checkpoint_sample
+from fwilab.tasks.render import render_checkpoint_sample
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="render_activations")

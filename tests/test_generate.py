@@ -9,8 +9,9 @@ from PIL import Image
 
 from fwilab.data.openfwi import read_split_file
 from fwilab.data.synthetic import generate as generate_module
-from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset, write_preview
+from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset
 from fwilab.errors import DataError
+from fwilab.tasks.generate import write_preview
 
 PLAN = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=9, samples_per_file=2)
 

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError
-from fwilab.training.evaluation import evaluate_checkpoint
+from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
 

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.flop_counter import FlopCounterMode
 
 from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.data.synthetic.forward import import_deepwave, simulate_shot_gathers
@@ -39,6 +38,7 @@ from fwilab.device import resolve_device
 from fwilab.errors import FwilabError
 from fwilab.io import write_json
 from fwilab.models.build import build_model
+from fwilab.models.flops import forward_flops
 from fwilab.training.loop import peak_rss_gb, train
 from fwilab.training.losses import WeightedL1L2
 
@@ -64,14 +64,6 @@ def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
     write_split_file(root / "train.txt", [pair], root)
     write_split_file(root / "val.txt", [pair], root)
     return root
-
-
-def forward_flops(model_cfg: DictConfig) -> int:
-    """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
-    model = build_model(model_cfg).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 5, 1000, 70))
-    return int(counter.get_total_flops())
 
 
 def _synchronize(device: torch.device) -> None:

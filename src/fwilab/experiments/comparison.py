@@ -25,11 +25,11 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from scipy import stats
 
-from fwilab.benchmarking import forward_flops
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json
 from fwilab.logging.wandb_run import init_wandb_run, sweep_group
+from fwilab.models.flops import forward_flops
 from fwilab.plotting import figure_to_rgb
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """Run logging: PNGs and JSON in the run directory, and Weights & Biases runs (offline by default)."""
 
 from fwilab.logging.background import BackgroundLogger
-from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger, build_logger
+from fwilab.logging.build import build_logger
+from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger
 
 __all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "build_logger"]

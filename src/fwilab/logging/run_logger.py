@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 from PIL import Image
-
-from fwilab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +87,3 @@ class FanOutLogger(RunLogger):
 
     def finish(self, status: str) -> None:
         self._each("finish", status)
-
-
-def build_logger(
-    cfg: DictConfig, run_dir: str | Path, local_images: bool = True, run_id: str | None = None
-) -> FanOutLogger:
-    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts.
-
-    ``run_id`` names the W&B run: a resumed training run passes the id it started with, so its
-    history continues in the same W&B run.
-    """
-    backends: list[RunLogger] = [LocalImageLogger(run_dir)] if local_images else []
-    if cfg.logger.backend == "wandb":
-        from fwilab.logging.wandb_run import start_wandb  # importing wandb costs a second: only when asked
-
-        wandb_logger = start_wandb(cfg, Path(run_dir), run_id)
-        if wandb_logger is not None:
-            backends.append(wandb_logger)
-    elif cfg.logger.backend != "none":
-        raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
-    return FanOutLogger(backends)

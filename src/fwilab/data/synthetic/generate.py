@@ -20,12 +20,10 @@ import fcntl
 import json
 import logging
 import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +33,6 @@ from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.data.synthetic import forward
 from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
 from fwilab.device import resolve_device
-from fwilab.diagnostics.preview import render_dataset_preview
 from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
 
@@ -199,31 +196,3 @@ def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", 
                 return metadata
         log.info("generating the synthetic %s data set in %s (first use)", plan.family, out)
         return generate_dataset(out, plan, batch_size=batch_size, device=device)
-
-
-def write_preview(out: str | Path, n_samples: int = 4) -> Path:
-    """``out/preview.png``: the first velocity models of the data set beside their shot gathers."""
-    out = Path(out)
-    pair = file_pair(out, 1)
-    seismic = np.load(pair.seismic, mmap_mode="r")[:n_samples]
-    velocity = np.load(pair.velocity, mmap_mode="r")[:n_samples]
-    return render_dataset_preview(np.asarray(velocity), np.asarray(seismic), out / "preview.png")
-
-
-def generate_from_config(cfg: Any) -> dict:
-    """The generate_data.py task: generate, time it, optionally write the preview."""
-    plan = GenerationPlan(cfg.family, cfg.n_train, cfg.n_val, cfg.seed, cfg.samples_per_file)
-    started = time.perf_counter()
-    metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
-    seconds = time.perf_counter() - started
-    log.info(
-        "%s: %d models in %.1f s; data range %.2f .. %.2f",
-        cfg.out,
-        plan.n_train + plan.n_val,
-        seconds,
-        metadata["data_min"],
-        metadata["data_max"],
-    )
-    if cfg.preview:
-        log.info("preview: %s", write_preview(cfg.out, cfg.preview_samples))
-    return metadata

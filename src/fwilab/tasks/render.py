@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import LocalImageLogger
-from fwilab.training.evaluation import load_trained
+from fwilab.tasks.evaluate import load_trained
 
 log = logging.getLogger(__name__)
 

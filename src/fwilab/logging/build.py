@@ -1,0 +1,30 @@
+"""The logger a run asks for: run-directory PNGs, and a W&B run when ``logger.backend`` is 'wandb'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from fwilab.errors import ConfigError
+from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger
+
+
+def build_logger(
+    cfg: DictConfig, run_dir: str | Path, local_images: bool = True, run_id: str | None = None
+) -> FanOutLogger:
+    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts.
+
+    ``run_id`` names the W&B run: a resumed training run passes the id it started with, so its
+    history continues in the same W&B run.
+    """
+    backends: list[RunLogger] = [LocalImageLogger(run_dir)] if local_images else []
+    if cfg.logger.backend == "wandb":
+        from fwilab.logging.wandb_run import start_wandb  # importing wandb costs a second: only when asked (no cycle)
+
+        wandb_logger = start_wandb(cfg, Path(run_dir), run_id)
+        if wandb_logger is not None:
+            backends.append(wandb_logger)
+    elif cfg.logger.backend != "none":
+        raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
+    return FanOutLogger(backends)

@@ -1,0 +1,73 @@
+"""The loss_landscape.py task: 1-D and 2-D loss surfaces around a checkpoint, as PNG + JSON and logged."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+
+from fwilab.data.transforms import Normalizer
+from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
+from fwilab.io import write_json
+from fwilab.logging import build_logger
+from fwilab.tasks.evaluate import load_trained
+
+log = logging.getLogger(__name__)
+
+
+def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+    """The loss_landscape.py task: 1-D and 2-D surfaces, written as PNG + JSON and logged."""
+    run_dir = Path(run_dir)
+    loaded = load_trained(cfg)
+    trained = loaded.config
+    criterion = instantiate(trained.loss)
+    normalizer: Normalizer = loaded.normalizer
+    count = min(cfg.samples, len(loaded.dataset))
+    batches = []
+    for start in range(0, count, cfg.batch_size):
+        items = [loaded.dataset[i] for i in range(start, min(start + cfg.batch_size, count))]
+        seismic = torch.stack([s for s, _ in items]).to(loaded.device)
+        velocity = torch.stack([v for _, v in items]).to(loaded.device)
+        batches.append((normalizer.seismic(seismic), normalizer.velocity(velocity)))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    first, second = (filter_normalized_direction(loaded.model, generator) for _ in range(2))
+    alphas = np.linspace(-cfg.range, cfg.range, cfg.points_1d)
+    grid = np.linspace(-cfg.range, cfg.range, cfg.points_2d)
+    line = loss_surface(loaded.model, batches, criterion, [first], [alphas])
+    surface = loss_surface(loaded.model, batches, criterion, [first, second], [grid, grid])
+    name = trained.model._target_.rsplit(".", 1)[-1]
+    if trained.get("optimizer") is not None:
+        name += f" + {trained.optimizer._target_.rsplit('.', 1)[-1]}"
+    images = {
+        "loss_landscape/loss_1d": plot_line(alphas, line, f"1-D loss around {name}"),
+        "loss_landscape/loss_2d": plot_contour(grid, grid, surface, f"2-D loss around {name}"),
+    }
+    for key, image in images.items():
+        Image.fromarray(image).save(run_dir / f"{key.split('/')[1]}.png")
+    result = {
+        "checkpoint": str(cfg.checkpoint),
+        "samples": count,
+        "loss_at_minimum": float(line[len(alphas) // 2]) if len(alphas) % 2 else None,
+        "alphas": alphas.tolist(),
+        "loss_1d": line.tolist(),
+        "grid": grid.tolist(),
+        "loss_2d": surface.tolist(),
+    }
+    write_json(run_dir / "landscape.json", result)
+    logger = build_logger(OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, local_images=False)
+    logger.log_images(images, step=0)
+    logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
+    logger.finish("completed")
+    log.info(
+        "loss landscape of %s on %d samples: %s",
+        cfg.checkpoint,
+        count,
+        ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images),
+    )
+    return result
