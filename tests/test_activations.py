@@ -1,5 +1,6 @@
 """Activation capture: selection, bounded snapshots, no effect on training, hooks removed on close."""
 
+import csv
 import threading
 from functools import partial
 from pathlib import Path
@@ -131,7 +132,15 @@ def test_snapshots_do_not_change_training(tiny_dataset, tmp_path):
     on = torch.load(tmp_path / "on" / "checkpoints" / "last.pt", weights_only=True)["model"]
     off = torch.load(tmp_path / "off" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(on[k], off[k]) for k in on)
-    assert len(list((tmp_path / "on" / "activations").iterdir())) == 6
+    assert len(list((tmp_path / "on" / "activations").glob("step_*"))) == 6
+    with (tmp_path / "on" / "activations" / "statistics.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    steps = {
+        statistic: sorted({int(row["step"]) for row in table if row["statistic"] == statistic})
+        for statistic in ("effective_rank", "cka_previous")
+    }
+    assert steps == {"effective_rank": [1, 2, 3, 4, 5, 6], "cka_previous": [2, 3, 4, 5, 6]}
+    assert {row["layer"] for row in table} == set(select_layers(ReconstructionNet()))
     assert [step for step, _ in with_snapshots["snapshot_blocked_s"]] == [1, 2, 3, 4, 5, 6]
     assert not (tmp_path / "off" / "activations").exists()
 
@@ -163,7 +172,7 @@ def test_snapshots_render_and_log_on_the_worker_in_call_order(small_net, caplog)
 
     def held_pictures(snapshot, step):
         assert gate.wait(30)
-        return snapshots.pictures(snapshot, step)
+        return snapshots.review(snapshot, step)
 
     inner = CallRecordingLogger()
     logger = BackgroundLogger(inner)
@@ -177,6 +186,7 @@ def test_snapshots_render_and_log_on_the_worker_in_call_order(small_net, caplog)
     assert [call[:2] for call in inner.calls] == [
         ("metrics", 10),
         ("images", 10),
+        ("metrics", 10),  # the snapshot's per-layer numbers, right after its pictures
         ("metrics", 20),
         ("finish", "completed"),
     ]

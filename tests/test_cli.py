@@ -12,6 +12,7 @@ from PIL import Image
 
 from conftest import ROOT
 from openfwi_download import write_download, write_openfwi_split_files
+from test_wandb_logging import _records
 
 pytestmark = pytest.mark.slow
 TINY_MODEL = ["model=reconstruction", "model.base_channels=8", "trainer.batch_size=4", "trainer.device=cpu"]
@@ -337,10 +338,14 @@ def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset)
         f"hydra.run.dir={tmp / 'render'}",
     )
     assert result.returncode == 0, result.stderr
-    [folder] = (tmp / "render" / "activations").iterdir()
+    [folder] = (tmp / "render" / "activations").glob("step_*")
     names = sorted(p.name for p in folder.iterdir())
     assert "enc.0_montage.png" in names and "enc.0_pca_rgb.png" in names and "velocity_sample0.png" in names
     assert "enc.7_montage.png" in names and "enc.7_pca_rgb.png" not in names  # 1 x 1 bottleneck: montage only
+    numbers = json.loads((folder / "statistics.json").read_text())["scalars"]
+    assert (
+        1 <= numbers["activations/enc.0/effective_rank"] <= 8 and 0 <= numbers["activations/dec.0/negative_share"] <= 1
+    )
     outside = run(
         "render_activations.py",
         f"checkpoint={checkpoint}",
@@ -360,6 +365,30 @@ def test_render_activations_for_a_chosen_sample(default_style_run, tiny_dataset)
     )
     assert train_mode.returncode == 1 and train_mode.stderr.startswith(
         "error: diagnostics.mode=train needs at least 2 probe samples, this probe holds 1"
+    )
+
+
+def test_compare_representations_writes_a_heat_map_and_a_wandb_table(default_style_run):
+    tmp, _ = default_style_run
+    run_dir, out = tmp / "run", tmp / "cka"
+    result = run(
+        "compare_representations.py",
+        f"a={run_dir}",
+        f"b={run_dir / 'checkpoints' / 'best.pt'}",
+        "samples=4",
+        f"hydra.run.dir={out}",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "cka.json").read_text())
+    assert report["samples"] == 4 and report["rows"] == report["columns"] and np.allclose(np.diag(report["cka"]), 1.0)
+    assert Image.open(out / "cka.png").size[0] > 500
+    history = [r["history"]["item"] for r in _records(out) if r["type"] == "history"]
+    assert history[0]["cka/table._type"] == "table-file" and history[0]["cka/heat_map._type"] == "image-file"
+    missing = run("compare_representations.py", f"a={tmp / 'nowhere'}", f"b={run_dir}", f"hydra.run.dir={tmp / 'cka2'}")
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip()
+        == f"error: {tmp / 'nowhere'}: neither a checkpoint file nor a run directory with checkpoints/best.pt"
     )
 
 

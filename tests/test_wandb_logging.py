@@ -71,6 +71,13 @@ def test_offline_run_history_has_metrics_and_images(offline_run):
     assert {"val/mae", "val/rmse", "val/ssim", "val/mae_ms"} <= set(history[4])
     assert history[2]["activations/enc.0/montage._type"] == "image-file"
     assert "velocity/sample0.path" in history[8] and "activations/enc.0/pca_rgb.path" in history[6]
+    for step in (2, 4, 6, 8):  # per-layer numbers charted over steps, and a histogram per layer
+        assert {f"activations/enc.0/{name}" for name in ("mean", "std", "effective_rank", "negative_share")} <= set(
+            history[step]
+        )
+        assert history[step]["activations/enc.0/histogram._type"] == "histogram"
+    assert "activations/enc.0/cka_previous" not in history[2]  # no previous snapshot to compare with
+    assert all(0 < history[step]["activations/enc.0/cka_previous"] <= 1 + 1e-9 for step in (4, 6, 8))
     media = run_dir.glob("wandb/offline-run-*/files/" + history[8]["activations/enc.0/montage.path"])
     assert [p.stat().st_size > 0 for p in media] == [True]
 
@@ -118,10 +125,11 @@ def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dat
 def test_same_pictures_are_pngs_in_the_run_dir(offline_run):
     run_dir, _ = offline_run
     steps = sorted(p.name for p in (run_dir / "activations").iterdir())
-    assert steps == ["step_000002", "step_000004", "step_000006", "step_000008"]
+    assert steps == ["statistics.csv", "step_000002", "step_000004", "step_000006", "step_000008"]
     assert sorted(p.name for p in (run_dir / "activations" / "step_000004").iterdir()) == [
         "enc.0_montage.png",
         "enc.0_pca_rgb.png",
+        "statistics.json",
         "velocity_sample0.png",
         "velocity_sample1.png",
     ]

@@ -5,19 +5,22 @@ between snapshots a hook is one attribute check, with no copy and no device sync
 runs the model on a fixed probe batch in eval mode without gradients, so it changes neither the
 weights, nor BatchNorm's running statistics, nor any random state: training is the same with
 or without snapshots. Each layer keeps only the first ``max_samples`` samples and
-``max_channels`` channels, detached, as float32 on the CPU.
+``max_channels`` channels, detached, as float32 on the CPU; with ``statistics=True`` the hook also
+measures the layer's whole output (every channel) where it lives (``fwilab.diagnostics.statistics``),
+so the numbers need no second forward pass.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import torch
 from torch import nn
 
+from fwilab.diagnostics.statistics import LayerStatistics, layer_statistics, output_activation
 from fwilab.errors import ConfigError
 from fwilab.models.blocks import ConvBlock, DeconvBlock
 
@@ -64,6 +67,7 @@ class Snapshot:
 
     activations: dict[str, torch.Tensor]
     prediction: torch.Tensor
+    statistics: dict[str, LayerStatistics] = field(default_factory=dict)
 
 
 class ActivationRecorder:
@@ -82,8 +86,10 @@ class ActivationRecorder:
         patterns: Sequence[str] = (),
         max_samples: int = 2,
         max_channels: int = 16,
+        statistics: bool = False,
     ):
         self.model = unwrap(model)
+        self.statistics = statistics
         self.max_samples = max_samples
         self.max_channels = max_channels
         self.layers = select_layers(self.model, types, patterns)
@@ -91,14 +97,18 @@ class ActivationRecorder:
             raise ConfigError(
                 f"diagnostics: no module of {type(self.model).__name__} matches types {list(types)} or patterns {list(patterns)}"
             )
+        self.output_kinds = {name: output_activation(module) for name, module in self.layers.items()}
         self._capturing = False
         self._store: dict[str, torch.Tensor] = {}
+        self._statistics: dict[str, LayerStatistics] = {}
         self._handles = [module.register_forward_hook(self._hook(name)) for name, module in self.layers.items()]
 
     def _hook(self, name: str):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
             if self._capturing:
                 self._store[name] = output[: self.max_samples, : self.max_channels].detach().float().cpu().clone()
+                if self.statistics and output.dim() in (2, 4):
+                    self._statistics[name] = layer_statistics(output[: self.max_samples], self.output_kinds[name])
 
         return hook
 
@@ -114,7 +124,7 @@ class ActivationRecorder:
         was_training = self.model.training
         buffers = {name: buffer.clone() for name, buffer in self.model.named_buffers()} if mode == "train" else {}
         self.model.train(mode == "train")
-        self._store = {}
+        self._store, self._statistics = {}, {}
         self._capturing = True
         try:
             prediction = self.model(inputs[: self.max_samples])
@@ -124,8 +134,8 @@ class ActivationRecorder:
             for name, buffer in self.model.named_buffers():
                 if name in buffers:
                     buffer.copy_(buffers[name])
-        activations, self._store = self._store, {}
-        return Snapshot(activations, prediction.detach().float().cpu())
+        activations, statistics, self._store, self._statistics = self._store, self._statistics, {}, {}
+        return Snapshot(activations, prediction.detach().float().cpu(), statistics)
 
     def close(self) -> None:
         """Remove every hook (idempotent)."""

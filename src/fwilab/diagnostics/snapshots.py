@@ -3,7 +3,10 @@
 The probe batch is the first ``max_samples`` validation samples, so pictures compare across
 steps and across runs on the same data. Activations are rendered for the first probe sample (a
 labelled montage and a PCA-RGB picture per layer; a 1 x 1 bottleneck gets only a montage of its
-channel values); every probe sample gets a velocity panel. During training only the capture runs
+channel values); every probe sample gets a velocity panel. With ``diagnostics.statistics`` each
+layer is also measured (``fwilab.diagnostics.statistics``: mean, std, negative or saturated share,
+constant channels, effective rank, and linear CKA against the previous snapshot's responses on the
+same probe). During training only the capture runs
 on the training thread; rendering and logging run on the logger's worker thread
 (``fwilab.logging.background``), so a snapshot costs training about one forward pass on the probe
 batch.
@@ -28,7 +31,9 @@ from fwilab.diagnostics.render import (
     render_pca_rgb,
     render_velocity_panel,
 )
+from fwilab.diagnostics.statistics import linear_cka
 from fwilab.errors import ConfigError
+from fwilab.logging.run_logger import SnapshotLog
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,8 @@ def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None
     _check_count(cfg, "max_channels", 1)
     if not isinstance(cfg.percentile, (int, float)) or not 0 <= cfg.percentile < 50:
         raise ConfigError(f"diagnostics.percentile={cfg.percentile!r} must be in [0, 50)")
+    if not isinstance(cfg.get("statistics", True), bool):
+        raise ConfigError(f"diagnostics.statistics={cfg.statistics!r} must be true or false")
     if not isinstance(cfg.patterns, ListConfig) or not all(isinstance(p, str) for p in cfg.patterns):
         raise ConfigError(f"diagnostics.patterns={cfg.patterns!r} must be a list of module paths such as ['deconv5_*']")
     for name in cfg.types:
@@ -78,7 +85,7 @@ def upscale_factor(height: int, width: int, target: int) -> int:
 
 
 class ActivationSnapshots:
-    """Owns the recorder and the probe batch; ``take()`` returns {image key: RGB array} and flags."""
+    """Owns the recorder and the probe batch; ``take()`` returns the snapshot's pictures and numbers, and flags."""
 
     def __init__(
         self,
@@ -95,26 +102,28 @@ class ActivationSnapshots:
             patterns=list(cfg.patterns),
             max_samples=cfg.max_samples,
             max_channels=cfg.max_channels,
+            statistics=cfg.get("statistics", True),
         )
         self.probe_inputs = probe_inputs[: cfg.max_samples]
         self.probe_velocity_ms = probe_velocity[: cfg.max_samples].float().cpu()
         self.normalizer = normalizer
         self.bases: dict[str, PCABasis] = {}
+        self.previous_rows: dict[str, torch.Tensor] = {}
 
     def due(self, step: int) -> bool:
         every = self.cfg.every_n_steps
         return bool(every) and step % every == 0
 
-    def take(self) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Snapshot the probe batch and render it."""
+    def take(self) -> tuple[SnapshotLog, list[str]]:
+        """Snapshot the probe batch, render and measure it."""
         return self.render(self.capture())
 
     def capture(self) -> Snapshot:
         """The probe batch's hooked activations and prediction, copied to the CPU."""
         return self.recorder.snapshot(self.probe_inputs, mode=self.cfg.mode)
 
-    def render(self, snapshot: Snapshot) -> tuple[dict[str, np.ndarray], list[str]]:
-        """{image key: RGB array} and flags; call in capture order (PCA signs follow the previous snapshot)."""
+    def render(self, snapshot: Snapshot) -> tuple[SnapshotLog, list[str]]:
+        """Pictures, numbers and flags; call in capture order (PCA colours and the drift CKA follow the previous snapshot)."""
         images: dict[str, np.ndarray] = {}
         flags: list[str] = []
         for layer, activations in snapshot.activations.items():
@@ -149,14 +158,29 @@ class ActivationSnapshots:
             panel = render_velocity_panel(predicted[0], true[0], vel_range)
             images[f"velocity/sample{index}"] = panel.image
             flags += [f"velocity sample {index} {flag}" for flag in panel.flags]
-        return images, flags
+        return SnapshotLog(images, *self.measure(snapshot)), flags
 
-    def pictures(self, snapshot: Snapshot, step: int) -> dict[str, np.ndarray]:
-        """The rendered snapshot of ``step``, with a warning for every flagged layer or panel."""
-        images, flags = self.render(snapshot)
+    def measure(self, snapshot: Snapshot) -> tuple[dict[str, float], dict[str, tuple[list[int], list[float]]]]:
+        """Per-layer scalars ('activations/<layer>/<statistic>') and histograms; CKA against the previous call's rows."""
+        scalars: dict[str, float] = {}
+        histograms: dict[str, tuple[list[int], list[float]]] = {}
+        for layer, statistics in snapshot.statistics.items():
+            scalars.update({f"activations/{layer}/{name}": value for name, value in statistics.scalars.items()})
+            previous = self.previous_rows.get(layer)
+            if previous is not None and previous.shape == statistics.rows.shape:
+                drift = linear_cka(previous, statistics.rows)
+                if np.isfinite(drift):
+                    scalars[f"activations/{layer}/cka_previous"] = drift
+            self.previous_rows[layer] = statistics.rows
+            histograms[f"activations/{layer}/histogram"] = statistics.histogram()
+        return scalars, histograms
+
+    def review(self, snapshot: Snapshot, step: int) -> SnapshotLog:
+        """The rendered and measured snapshot of ``step``, with a warning for every flagged layer or panel."""
+        review, flags = self.render(snapshot)
         for flag in flags:
             log.warning("step %d snapshot: %s", step, flag)
-        return images
+        return review
 
     def close(self) -> None:
         self.recorder.close()

@@ -2,6 +2,6 @@
 
 from fwilab.logging.background import BackgroundLogger
 from fwilab.logging.build import build_logger
-from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger
+from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger, SnapshotLog
 
-__all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "build_logger"]
+__all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "SnapshotLog", "build_logger"]

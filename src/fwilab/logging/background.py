@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fwilab.logging.run_logger import RunLogger
+from fwilab.logging.run_logger import RunLogger, SnapshotLog
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class BackgroundLogger(RunLogger):
     def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
         self._enqueue(lambda: self.inner.log_images(images, step), f"logging pictures of step {step}")
 
-    def log_rendered(self, render: Callable[[], dict[str, np.ndarray]], step: int) -> None:
-        self._enqueue(lambda: self.inner.log_images(render(), step), f"rendering the snapshot of step {step}")
+    def log_rendered(self, render: Callable[[], SnapshotLog], step: int) -> None:
+        self._enqueue(lambda: self.inner.log_snapshot(render(), step), f"rendering the snapshot of step {step}")
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._enqueue(lambda: self.inner.log_summary(summary), "logging the summary")

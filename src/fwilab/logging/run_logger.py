@@ -6,16 +6,29 @@ one warning; the run goes on with the others.
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from fwilab.io import write_json
+
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class SnapshotLog:
+    """What one activation snapshot shows: pictures, per-layer numbers and per-layer histograms."""
+
+    images: dict[str, np.ndarray]
+    scalars: dict[str, float] = field(default_factory=dict)  # 'activations/<layer>/<statistic>' -> value
+    histograms: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)  # key -> (counts, bin edges)
 
 
 class RunLogger:
@@ -27,9 +40,14 @@ class RunLogger:
     def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
         pass
 
-    def log_rendered(self, render: Callable[[], dict[str, np.ndarray]], step: int) -> None:
-        """Log the pictures ``render()`` makes; a logger may make them later, on another thread."""
-        self.log_images(render(), step)
+    def log_rendered(self, render: Callable[[], SnapshotLog], step: int) -> None:
+        """Log the snapshot ``render()`` makes; a logger may make it later, on another thread."""
+        self.log_snapshot(render(), step)
+
+    def log_snapshot(self, snapshot: SnapshotLog, step: int) -> None:
+        self.log_images(snapshot.images, step)
+        if snapshot.scalars:
+            self.log_metrics(snapshot.scalars, step)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
@@ -47,7 +65,11 @@ def image_file_name(key: str) -> str:
 
 
 class LocalImageLogger(RunLogger):
-    """Writes every logged picture as ``<run_dir>/activations/step_XXXXXX/<name>.png``."""
+    """Writes every logged picture as ``<run_dir>/activations/step_XXXXXX/<name>.png``.
+
+    A snapshot's numbers go beside its pictures (``statistics.json``: scalars and histograms) and
+    into one table for the whole run, ``activations/statistics.csv`` (step, layer, statistic, value).
+    """
 
     def __init__(self, run_dir: str | Path):
         self.root = Path(run_dir) / "activations"
@@ -57,6 +79,24 @@ class LocalImageLogger(RunLogger):
         folder.mkdir(parents=True, exist_ok=True)
         for key, image in images.items():
             Image.fromarray(image).save(folder / image_file_name(key))
+
+    def log_snapshot(self, snapshot: SnapshotLog, step: int) -> None:
+        self.log_images(snapshot.images, step)
+        if not snapshot.scalars:
+            return
+        histograms = {key: {"counts": c, "edges": e} for key, (c, e) in snapshot.histograms.items()}
+        write_json(
+            self.root / f"step_{step:06d}" / "statistics.json", {"scalars": snapshot.scalars, "histograms": histograms}
+        )
+        table = self.root / "statistics.csv"
+        new = not table.is_file()
+        with table.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(["step", "layer", "statistic", "value"])
+            for key, value in snapshot.scalars.items():
+                layer, statistic = key.removeprefix("activations/").rsplit("/", 1)
+                writer.writerow([step, layer, statistic, value])
 
 
 class FanOutLogger(RunLogger):
@@ -78,6 +118,9 @@ class FanOutLogger(RunLogger):
 
     def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
         self._each("log_images", images, step)
+
+    def log_snapshot(self, snapshot: SnapshotLog, step: int) -> None:
+        self._each("log_snapshot", snapshot, step)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._each("log_summary", summary)

@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fwilab.logging.run_logger import RunLogger
+from fwilab.logging.run_logger import RunLogger, SnapshotLog
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,17 @@ class WandbLogger(RunLogger):
 
     def log_images(self, images: dict[str, np.ndarray], step: int) -> None:
         self.run.log({key: wandb.Image(image) for key, image in images.items()}, step=step)
+
+    def log_snapshot(self, snapshot: SnapshotLog, step: int) -> None:
+        """Pictures, per-layer numbers (charted over steps) and histograms in one history row."""
+        self.run.log(
+            {
+                **{key: wandb.Image(image) for key, image in snapshot.images.items()},
+                **snapshot.scalars,
+                **{key: wandb.Histogram(np_histogram=histogram) for key, histogram in snapshot.histograms.items()},
+            },
+            step=step,
+        )
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         for key, value in summary.items():

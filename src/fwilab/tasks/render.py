@@ -32,12 +32,12 @@ def render_checkpoint_sample(cfg: DictConfig, run_dir: str | Path) -> Path:
         loaded.model, inputs, velocity[None], loaded.normalizer, OmegaConf.merge(cfg.diagnostics, {"max_samples": 1})
     )
     try:
-        images, flags = snapshots.take()
+        review, flags = snapshots.take()
     finally:
         snapshots.close()
     for flag in flags:
         log.warning("%s", flag)
-    LocalImageLogger(run_dir).log_images(images, loaded.step)
+    LocalImageLogger(run_dir).log_snapshot(review, loaded.step)
     folder = Path(run_dir) / "activations" / f"step_{loaded.step:06d}"
-    log.info("rendered %d pictures of %s sample %d to %s", len(images), cfg.split, cfg.sample, folder)
+    log.info("rendered %d pictures of %s sample %d to %s", len(review.images), cfg.split, cfg.sample, folder)
     return folder

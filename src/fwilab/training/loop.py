@@ -281,7 +281,7 @@ def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> 
     run.guard.check()
     if snapshotting:  # the training thread only captures; the logger's worker renders
         started = time.perf_counter()
-        run.logger.log_rendered(partial(run.snapshots.pictures, run.snapshots.capture(), step), step)
+        run.logger.log_rendered(partial(run.snapshots.review, run.snapshots.capture(), step), step)
         run.record.data["snapshot_blocked_s"].append([step, time.perf_counter() - started])
     if run.context.active:  # every rank validates and saves rank 0's BatchNorm statistics, all ranks the same weights
         run.context.broadcast_buffers(run.state.model)
