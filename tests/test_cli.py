@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
+from fwilab.experiments.dashboard import load_specification
 from openfwi_download import write_download, write_openfwi_split_files
 from test_wandb_logging import _records
 
@@ -478,7 +479,8 @@ def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset,
         "trainer.max_steps=2",
         "trainer.batch_size=4",
         "trainer.device=cpu",
-        "diagnostics=off",
+        "diagnostics.every_n_steps=1",
+        "diagnostics.types=[fwilab.models.DeconvBlock]",
         "logger.mode=offline",
         f"hydra.sweep.dir={tmp_path}",
     )
@@ -503,6 +505,31 @@ def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset,
     assert "| InversionNet | 2 | 1,528,267 |" in markdown and "| ReconstructionNet | mae |" in markdown
     assert np.asarray(Image.open(tmp_path / "comparison.png")).shape[1] >= 900
     assert list(tmp_path.glob("wandb/offline-run-*"))  # the W&B table run
+    dashboard = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "dashboard.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "WANDB_MODE": "offline"},
+    )
+    assert dashboard.returncode == 0, dashboard.stderr
+    spec = tmp_path / "wandb_report.json"
+    assert dashboard.stdout.strip().startswith(f"W&B is offline: wrote the report's specification to {spec}")
+    saved = load_specification(spec)  # what `dashboard.py --push` saves later
+    panels = {type(p).__name__: p for block in saved.blocks for p in getattr(block, "panels", [])}
+    groups = {r.filters for block in saved.blocks for r in getattr(block, "runsets", [])}
+    [group_filter] = groups  # every panel grid shows the sweep's W&B group, as the jobs named it
+    assert "Group" in group_filter and f"'sweep-{tmp_path.parent.name}_{tmp_path.name}'" in group_filter
+    columns = [column.metric for column in panels["ParallelCoordinatesPlot"].columns]
+    assert [c.name for c in columns] == ["model._target_", "seed", "best/mae"]
+    assert any(getattr(block, "text", "").startswith(markdown.splitlines()[0]) for block in saved.blocks)
+    charts = {
+        p.title: p.y for block in saved.blocks for p in getattr(block, "panels", []) if type(p).__name__ == "LinePlot"
+    }
+    assert {"deconv5_1", "dec.0"} <= {key.name.split("/")[1] for key in charts["effective_rank"]}  # both models' layers
+    assert "velocity/sample0" in [
+        k for block in saved.blocks for p in getattr(block, "panels", []) for k in getattr(p, "media_keys", [])
+    ]
 
 
 def test_optuna_search_stores_a_resumable_sqlite_study(tiny_dataset, tmp_path):
