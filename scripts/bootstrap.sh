@@ -29,7 +29,12 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
     train) exec "$venv/bin/python" scripts/train.py "$@" ;;
-    test)  # lint and format check first (seconds), then the suite
+    test)  # the review-page test drives Debian's Chromium; installed here when missing (root with apt-get), else it skips
+        if ! { command -v chromium && command -v chromedriver; } >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
+                || echo "bootstrap: could not install chromium + chromium-driver; the review-page browser test will skip" >&2
+        fi
+        # lint and format check first (seconds), then the suite
         "$venv/bin/ruff" check --quiet .
         "$venv/bin/ruff" format --check --quiet .
         exec "$venv/bin/python" -m pytest "$@" ;;
