@@ -48,6 +48,7 @@ def test_offline_specification_round_trips_every_section(tmp_path, monkeypatch):
     media = {p.title: p.media_keys for p in _panels(report, "MediaBrowser")}
     assert media["pca_rgb"] == ["activations/convblock1/pca_rgb", "activations/deconv6/pca_rgb"]
     assert media["velocity panels"] == ["velocity/sample0"]
+    assert {p.gallery_axis for p in _panels(report, "MediaBrowser")} == {"step"}
     assert any(getattr(b, "text", None) == FACTS.comparison_markdown for b in report.blocks)
 
 

@@ -130,3 +130,23 @@ def test_the_step_slider_shows_that_steps_pictures_and_numbers(sweep, browser, t
     assert float(shown["effective_rank"]) == pytest.approx(rank, rel=1e-3) and "cka_previous" not in shown
     browser.save_screenshot(str(tmp_path / "review.png"))
     assert (tmp_path / "review.png").stat().st_size > 10_000
+
+
+def test_a_single_run_directory_and_one_line_errors(sweep, tmp_path):
+    from fwilab.experiments.review import write_review
+
+    page = write_review(sweep / "0", tmp_path / "run.html").read_text()
+    assert page.count('<tr data-job="0">') == 1 and page.count("<polyline") == 1
+    missing = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "review.py"), str(tmp_path / "nowhere")], capture_output=True, text=True
+    )
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == f"error: multirun directory {tmp_path / 'nowhere'} does not exist"
+    )
+    too_few = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "review.py"), str(sweep), "--max-snapshots", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert too_few.returncode == 1 and too_few.stderr.startswith("error: --max-snapshots 1: keep at least 2 snapshots")
