@@ -21,12 +21,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.errors import DataError
 
 log = logging.getLogger(__name__)
-
-SEISMIC_SHAPE = (5, 1000, 70)
-VELOCITY_SHAPE = (1, 70, 70)
 
 
 @dataclass(frozen=True)

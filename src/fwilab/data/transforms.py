@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fwilab.data.contract import VELOCITY_RANGE
+
 
 def log_transform(x: torch.Tensor) -> torch.Tensor:
     """OpenFWI's amplitude compression: sign(x) * log(1 + |x|)."""
@@ -27,8 +29,8 @@ class Normalizer:
 
     data_min: float
     data_max: float
-    vel_min: float = 1500.0
-    vel_max: float = 4500.0
+    vel_min: float = VELOCITY_RANGE[0]
+    vel_max: float = VELOCITY_RANGE[1]
 
     def seismic(self, x: torch.Tensor) -> torch.Tensor:
         low, high = _log_scalar(self.data_min), _log_scalar(self.data_max)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fwilab.data.contract import VELOCITY_RANGE
 from fwilab.diagnostics.colormaps import apply_colormap
 
 ROW_HEIGHT = 300
@@ -15,7 +16,7 @@ GAP = 6
 
 
 def render_dataset_preview(
-    velocity: np.ndarray, seismic: np.ndarray, path: str | Path, vel_range: tuple[float, float] = (1500.0, 4500.0)
+    velocity: np.ndarray, seismic: np.ndarray, path: str | Path, vel_range: tuple[float, float] = VELOCITY_RANGE
 ) -> Path:
     """Write a PNG with one row per sample: velocity (jet-like, m/s) then the 5 gathers (seismic map).
 

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.optimize import linear_sum_assignment
 
+from fwilab.data.contract import VELOCITY_RANGE
 from fwilab.diagnostics.colormaps import apply_colormap, colormap_lut
 
 FLAG_COLOUR = (255, 0, 255)
@@ -179,7 +180,7 @@ def _colour_bar(name: str, low: float, high: float, height: int, unit: str) -> I
 
 
 def render_velocity_panel(
-    prediction: np.ndarray, target: np.ndarray, vel_range: tuple[float, float] = (1500.0, 4500.0), scale: int = 3
+    prediction: np.ndarray, target: np.ndarray, vel_range: tuple[float, float] = VELOCITY_RANGE, scale: int = 3
 ) -> Rendered:
     """Prediction | ground truth | error (prediction - truth), all in m/s, each with a colour bar."""
     prediction = np.asarray(prediction, dtype=np.float64)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from fwilab.data.contract import SEISMIC_SHAPE
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.training.preemption import ignore_preemption_signals
 from fwilab.training.sampler import ResumableShuffleSampler
@@ -118,7 +119,7 @@ class ResidentBatches:
         self.device = device
         dtype = STORAGE_DTYPES[storage_dtype]
         n = len(dataset)
-        self.seismic = torch.empty((n, 5, 1000, 70), dtype=dtype, device=device)
+        self.seismic = torch.empty((n, *SEISMIC_SHAPE), dtype=dtype, device=device)
         self.velocity = torch.empty((n, 1, 70, 70), dtype=torch.float32, device=device)
         for start in range(0, n, chunk):
             items = [dataset[i] for i in range(start, min(start + chunk, n))]

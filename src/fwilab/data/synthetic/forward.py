@@ -23,6 +23,7 @@ from types import ModuleType
 
 import torch
 
+from fwilab.data.contract import VELOCITY_RANGE
 from fwilab.errors import FwilabError
 
 SOURCE_X = (0, 17, 34, 52, 69)
@@ -34,7 +35,7 @@ GRID_SPACING_M = 10.0
 DT_S = 1e-3
 PEAK_FREQUENCY_HZ = 15.0
 PEAK_TIME_S = 1.5 / PEAK_FREQUENCY_HZ
-MAX_VELOCITY = 4500.0
+MAX_VELOCITY = VELOCITY_RANGE[1]
 COURANT_NUMBER = 0.65
 PML_WIDTH = 20
 SOURCE_AMPLITUDE = 1.10125

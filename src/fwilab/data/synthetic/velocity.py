@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fwilab.data.contract import VELOCITY_RANGE
 from fwilab.errors import ConfigError
 
 MAP_SIZE = 70
-VEL_MIN = 1500.0
-VEL_MAX = 4500.0
+VEL_MIN, VEL_MAX = VELOCITY_RANGE
 TOP_VELOCITY_RANGE = (1500.0, 2950.0)
 BOTTOM_VELOCITY_RANGE = (3080.0, 4500.0)
 MIN_LAYER_CELLS = 4
