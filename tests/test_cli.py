@@ -118,6 +118,26 @@ def test_unknown_key_is_refused():
 
 
 @pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.batch_size=abc", "error: trainer.batch_size='abc' must be a whole number of at least 1"),
+        ("model.base_channels=0", "error: model.base_channels=0 must be a whole number of at least 1"),
+        ("trainer.val_every_steps=0", "error: trainer.val_every_steps=0 must be a whole number of at least 1"),
+    ],
+)
+def test_wrong_values_are_refused_before_data_is_generated(override, message, tmp_path):
+    result = run(
+        "train.py",
+        "model=reconstruction",
+        override,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"FWILAB_DATA_DIR": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 1 and result.stderr.strip() == message, result.stderr
+    assert not (tmp_path / "cache").exists()  # the default data set was not generated first
+
+
+@pytest.mark.parametrize(
     "args, message",
     [
         (["lr=-1"], "error: lr=-1 must be a positive number"),

@@ -87,10 +87,15 @@ def check_settings(cfg: DictConfig) -> None:
     """Values that are wrong whatever the data: checked before any data is read or generated."""
     if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
         raise ConfigError(f"lr={cfg.lr!r} must be a positive number")
-    if cfg.trainer.max_steps is None and cfg.trainer.epochs < 1:
-        raise ConfigError(f"trainer.epochs={cfg.trainer.epochs} must be at least 1 (or set trainer.max_steps)")
-    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
-        raise ConfigError(f"trainer.max_steps={cfg.trainer.max_steps} must be at least 1")
+    for key in ("batch_size", "eval_batch_size", "log_every_steps"):
+        _check_whole(cfg.trainer, key)
+    for key in ("max_steps", "val_every_steps", "checkpoint_every_steps"):  # null: derived
+        if cfg.trainer.get(key) is not None:
+            _check_whole(cfg.trainer, key)
+    if cfg.trainer.max_steps is None:
+        _check_whole(cfg.trainer, "epochs", "(or set trainer.max_steps)")
+    with torch.device("meta"):  # the model's values, checked without memory, time or random draws
+        build_model(cfg.model)
     betas = cfg.optimizer.get("betas")
     betas = OmegaConf.to_container(betas) if OmegaConf.is_list(betas) else betas
     if betas is not None and not (
@@ -108,6 +113,12 @@ def check_settings(cfg: DictConfig) -> None:
                 "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
                 "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
             )
+
+
+def _check_whole(trainer: DictConfig, key: str, hint: str = "") -> None:
+    value = trainer.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"trainer.{key}={value!r} must be a whole number of at least 1 {hint}".rstrip())
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
