@@ -6,7 +6,8 @@ C-dimensional response (one row per sample and position; one column per channel)
 - ``mean`` and ``std`` of every response;
 - ``negative_share``: responses below zero before the activation (LeakyReLU keeps the sign, so this
   is read off its output; after a ReLU it is the share of zeros), or ``saturated_share`` after a
-  Tanh / Sigmoid: responses within 1% of the bounds, where the gradient is under 2% of its peak;
+  Tanh / Sigmoid: responses where the activation's gradient is under 2% of its peak (|y| >= 0.99
+  after a Tanh; y <= 0.005 or >= 0.995 after a Sigmoid);
 - ``constant_channel_share``: channels whose standard deviation over the probe is under 1% of the
   layer's root-mean-square channel standard deviation (dead or saturated filters);
 - ``effective_rank``: the participation ratio (Σλ)² / Σλ² of the eigenvalues λ of the channel
@@ -106,9 +107,9 @@ def layer_statistics(output: torch.Tensor, activation: str = "none") -> LayerSta
 
 def cka_from_grams(gram_x: torch.Tensor, gram_y: torch.Tensor) -> float:
     """Linear CKA from two (n, n) Gram matrices of the same n examples: ⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖)."""
-    k, h = _double_centered(gram_x), _double_centered(gram_y)
-    denominator = torch.sqrt(k.square().sum() * h.square().sum())
-    return float((k * h).sum() / denominator) if denominator > 0 else float("nan")
+    centered_x, centered_y = _double_centered(gram_x), _double_centered(gram_y)
+    denominator = torch.sqrt(centered_x.square().sum() * centered_y.square().sum())
+    return float((centered_x * centered_y).sum() / denominator) if denominator > 0 else float("nan")
 
 
 def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
