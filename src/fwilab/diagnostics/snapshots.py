@@ -31,7 +31,7 @@ from fwilab.diagnostics.render import (
     render_pca_rgb,
     render_velocity_panel,
 )
-from fwilab.diagnostics.statistics import linear_cka
+from fwilab.diagnostics.statistics import MIN_EXAMPLES, linear_cka
 from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import SnapshotLog
 
@@ -167,7 +167,7 @@ class ActivationSnapshots:
         for layer, statistics in snapshot.statistics.items():
             scalars.update({f"activations/{layer}/{name}": value for name, value in statistics.scalars.items()})
             previous = self.previous_rows.get(layer)
-            if previous is not None and previous.shape == statistics.rows.shape:
+            if previous is not None and previous.shape == statistics.rows.shape and len(previous) >= MIN_EXAMPLES:
                 drift = linear_cka(previous, statistics.rows)
                 if np.isfinite(drift):
                     scalars[f"activations/{layer}/cka_previous"] = drift

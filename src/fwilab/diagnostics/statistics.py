@@ -17,7 +17,10 @@ C-dimensional response (one row per sample and position; one column per channel)
   while the layer still learns.
 
 The drift CKA and the histogram use a fixed, evenly spaced subset of up to ``CKA_ROWS`` examples
-(every channel), kept on the CPU; the other numbers use every response.
+(every channel), kept on the CPU; the other numbers use every response. A layer with fewer than
+``MIN_EXAMPLES`` examples (the 1 x 1 bottleneck of a 2-sample probe) gets neither an effective rank
+nor a drift CKA: with n examples the centered responses have rank n - 1 at most, and with two the
+CKA is 1 whatever the layer does.
 
 Everything here is plain torch on tensors: no Hydra, no logging.
 """
@@ -33,6 +36,7 @@ CKA_ROWS = 2048  # examples kept per layer for the drift CKA: a fixed, evenly sp
 HISTOGRAM_BINS = 64
 CONSTANT_CHANNEL_RATIO = 0.01
 SATURATION_MARGIN = 0.01
+MIN_EXAMPLES = 16  # fewer (a 1 x 1 bottleneck on a small probe): covariance and CKA say nothing, so none is reported
 
 
 @dataclass
@@ -89,8 +93,9 @@ def layer_statistics(output: torch.Tensor, activation: str = "none") -> LayerSta
         "constant_channel_share": float(
             (channel_std <= CONSTANT_CHANNEL_RATIO * channel_std.square().mean().sqrt()).float().mean()
         ),
-        "effective_rank": participation_ratio(covariance),
     }
+    if count >= MIN_EXAMPLES:
+        scalars["effective_rank"] = participation_ratio(covariance)
     if activation in ("tanh", "sigmoid"):
         low, high = (-1.0, 1.0) if activation == "tanh" else (0.0, 1.0)
         margin = SATURATION_MARGIN * (high - low) / 2
