@@ -5,10 +5,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from fwilab.errors import FwilabError
+from fwilab.cli import argparse_task
 from fwilab.experiments.dashboard import build_report, group_facts, load_specification, publish, sweep_facts
 
 
+@argparse_task
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("sweep", nargs="?", help="a Hydra multirun directory, or the name of a W&B group")
@@ -20,18 +21,14 @@ def main() -> int:
     args = parser.parse_args()
     if (args.sweep is None) == (args.push is None):
         parser.error("give a sweep directory or W&B group, or --push FILE")
-    try:
-        if args.push:
-            report, out = load_specification(args.push), Path(args.push)
-        else:
-            directory = Path(args.sweep)
-            facts = sweep_facts(directory) if directory.is_dir() else group_facts(args.sweep, args.project, args.entity)
-            report = build_report(facts, f"fwilab sweep {facts.group}")
-            out = Path(args.out) if args.out else (directory if directory.is_dir() else Path(".")) / "wandb_report.json"
-        kind, where = publish(report, out, args.dry_run)
-    except FwilabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    if args.push:
+        report, out = load_specification(args.push), Path(args.push)
+    else:
+        directory = Path(args.sweep)
+        facts = sweep_facts(directory) if directory.is_dir() else group_facts(args.sweep, args.project, args.entity)
+        report = build_report(facts, f"fwilab sweep {facts.group}")
+        out = Path(args.out) if args.out else (directory if directory.is_dir() else Path(".")) / "wandb_report.json"
+    kind, where = publish(report, out, args.dry_run)
     if kind == "url":
         print(f"report saved: {where}")
     else:

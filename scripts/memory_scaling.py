@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 from fwilab.benchmarking import rss_versus_size
-from fwilab.errors import FwilabError
+from fwilab.cli import argparse_task
 from fwilab.io import write_json
 
 
+@argparse_task
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("sizes", type=int, nargs="+", help="numbers of samples")
@@ -20,11 +21,7 @@ def main() -> int:
     args = parser.parse_args(argv[:split])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        rows = rss_versus_size(args.sizes, out, args.batch_size, tuple(argv[split + 1 :]))
-    except FwilabError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    rows = rss_versus_size(args.sizes, out, args.batch_size, tuple(argv[split + 1 :]))
     write_json(out / "memory_scaling.json", rows)
     print("| samples | data GB | peak RSS GB |\n| ---: | ---: | ---: |")
     print("\n".join(f"| {r['samples']} | {r['data_gb']:.2f} | {r['peak_host_rss_gb']:.2f} |" for r in rows))

@@ -46,6 +46,20 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
+    """An argparse script's ``main``: a user-fixable error becomes one ``error: ...`` line and exit status 1."""
+
+    @functools.wraps(main)
+    def wrapper() -> int:
+        try:
+            return main()
+        except FwilabError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    return wrapper
+
+
 def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     """Turn a user-fixable error into one ``error: ...`` line and a non-zero exit.
 
