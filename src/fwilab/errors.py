@@ -1,5 +1,7 @@
 """Exceptions a user can act on; the command-line entry points print their message as one line."""
 
+from typing import Any
+
 
 class FwilabError(Exception):
     """Base class: the message names the file, key or value at fault."""
@@ -15,3 +17,9 @@ class ConfigError(FwilabError):
 
 class CheckpointError(FwilabError):
     """A checkpoint cannot be read or does not match the model."""
+
+
+def require_whole(name: str, value: Any, minimum: int = 1, hint: str = "") -> None:
+    """Refuse ``value`` unless it is an integer (not a bool) of at least ``minimum``; the message names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name}={value!r} must be a whole number of at least {minimum} {hint}".rstrip())

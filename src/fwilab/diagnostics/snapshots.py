@@ -32,19 +32,13 @@ from fwilab.diagnostics.render import (
     render_velocity_panel,
 )
 from fwilab.diagnostics.statistics import MIN_EXAMPLES, linear_cka
-from fwilab.errors import ConfigError
+from fwilab.errors import ConfigError, require_whole
 from fwilab.logging.run_logger import SnapshotLog
 
 log = logging.getLogger(__name__)
 
 MONTAGE_TILE_PIXELS = 32
 PCA_IMAGE_PIXELS = 160
-
-
-def _check_count(cfg: DictConfig, key: str, minimum: int) -> None:
-    value = cfg.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"diagnostics.{key}={value!r} must be an integer of at least {minimum}")
 
 
 def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None:
@@ -55,9 +49,9 @@ def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None
         raise ConfigError(
             f"diagnostics.montage_normalization={cfg.montage_normalization!r} is not one of {MONTAGE_NORMALIZATIONS}"
         )
-    _check_count(cfg, "every_n_steps", 0)
-    _check_count(cfg, "max_samples", 1)
-    _check_count(cfg, "max_channels", 1)
+    require_whole("diagnostics.every_n_steps", cfg.get("every_n_steps"), minimum=0)
+    require_whole("diagnostics.max_samples", cfg.get("max_samples"))
+    require_whole("diagnostics.max_channels", cfg.get("max_channels"))
     if not isinstance(cfg.percentile, (int, float)) or not 0 <= cfg.percentile < 50:
         raise ConfigError(f"diagnostics.percentile={cfg.percentile!r} must be in [0, 50)")
     if not isinstance(cfg.get("statistics", True), bool):

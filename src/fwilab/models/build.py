@@ -7,12 +7,12 @@ from typing import Any
 from hydra.utils import instantiate
 from torch import nn
 
-from fwilab.errors import ConfigError
+from fwilab.errors import require_whole
 
 
 def build_model(model_cfg: Any) -> nn.Module:
     """The network a ``model`` config describes (``init_from`` names weights for the trainer to load, not an argument)."""
     width = model_cfg.get("base_channels")
-    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
-        raise ConfigError(f"model.base_channels={width!r} must be a whole number of at least 1")
+    if width is not None:
+        require_whole("model.base_channels", width)
     return instantiate({key: value for key, value in model_cfg.items() if key != "init_from"})

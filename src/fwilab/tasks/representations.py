@@ -24,7 +24,7 @@ from torch import nn
 
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
-from fwilab.errors import ConfigError
+from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
 from fwilab.plotting import figure_to_rgb
 from fwilab.tasks.evaluate import TrainedModel, load_trained
@@ -165,8 +165,7 @@ def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
     """The compare_representations.py task: the files in ``run_dir``, and a W&B run with the table and heat map."""
     if cfg.logger.backend not in ("wandb", "none"):
         raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
-    if isinstance(cfg.samples, bool) or not isinstance(cfg.samples, int):
-        raise ConfigError(f"samples={cfg.samples!r} must be an integer")
+    require_whole("samples", cfg.samples)
     matrix = compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device)
     if cfg.logger.backend == "wandb":
         _log_to_wandb(matrix, cfg, run_dir)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
-from fwilab.errors import ConfigError
+from fwilab.errors import ConfigError, require_whole
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.models.build import build_model
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
@@ -88,12 +88,12 @@ def check_settings(cfg: DictConfig) -> None:
     if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
         raise ConfigError(f"lr={cfg.lr!r} must be a positive number")
     for key in ("batch_size", "eval_batch_size", "log_every_steps"):
-        _check_whole(cfg.trainer, key)
+        require_whole(f"trainer.{key}", cfg.trainer.get(key))
     for key in ("max_steps", "val_every_steps", "checkpoint_every_steps"):  # null: derived
         if cfg.trainer.get(key) is not None:
-            _check_whole(cfg.trainer, key)
+            require_whole(f"trainer.{key}", cfg.trainer.get(key))
     if cfg.trainer.max_steps is None:
-        _check_whole(cfg.trainer, "epochs", "(or set trainer.max_steps)")
+        require_whole("trainer.epochs", cfg.trainer.epochs, hint="(or set trainer.max_steps)")
     with torch.device("meta"):  # the model's values, checked without memory, time or random draws
         build_model(cfg.model)
     betas = cfg.optimizer.get("betas")
@@ -113,12 +113,6 @@ def check_settings(cfg: DictConfig) -> None:
                 "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
                 "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
             )
-
-
-def _check_whole(trainer: DictConfig, key: str, hint: str = "") -> None:
-    value = trainer.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"trainer.{key}={value!r} must be a whole number of at least 1 {hint}".rstrip())
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
