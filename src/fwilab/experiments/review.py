@@ -17,10 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fwilab.errors import DataError
-from fwilab.experiments.summary import COLUMNS, Job, load_jobs, summary_rows, varying_keys
+from fwilab.experiments.summary import COLUMNS, Job, load_jobs, read_job, summary_rows, varying_keys
 from fwilab.io import atomic_write
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
@@ -29,16 +27,9 @@ CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf
 def review_jobs(directory: str | Path) -> list[tuple[Job, Path]]:
     """(job, its directory) for every job of a sweep directory, or for the one run of a run directory."""
     directory = Path(directory)
-    if not (directory / "metrics.json").is_file():
-        return [(job, directory / job.name) for job in load_jobs(directory)]
-    config = directory / "config.yaml"
-    job = Job(
-        directory.name,
-        [],
-        yaml.safe_load(config.read_text()) if config.is_file() else {},
-        json.loads((directory / "metrics.json").read_text()),
-    )
-    return [(job, directory)]
+    if (directory / "metrics.json").is_file():
+        return [(read_job(directory, []), directory)]
+    return [(job, directory / job.name) for job in load_jobs(directory)]
 
 
 def _data_uri(path: Path) -> str:

@@ -79,28 +79,24 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise DataError(f"{path} is not valid JSON ({error})") from None
 
 
+def read_job(job_dir: Path, overrides: list[str]) -> Job:
+    """A run directory as a ``Job``: its resolved config (or Hydra's) and its ``metrics.json``."""
+    config_file = job_dir / "config.yaml" if (job_dir / "config.yaml").is_file() else job_dir / ".hydra" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    return Job(job_dir.name, overrides, config or {}, _read_json(job_dir / "metrics.json"))
+
+
 def load_jobs(sweep_dir: str | Path) -> list[Job]:
     """Every job directory (one holding ``.hydra/overrides.yaml``) under ``sweep_dir``, in job order."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise DataError(f"multirun directory {sweep_dir} does not exist")
-    jobs = []
-    for overrides_file in sorted(
-        sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: (len(p.parts[-3]), p.parts[-3])
-    ):
-        job_dir = overrides_file.parent.parent
-        config_file = (
-            job_dir / "config.yaml" if (job_dir / "config.yaml").is_file() else job_dir / ".hydra" / "config.yaml"
+    jobs = [
+        read_job(overrides_file.parent.parent, yaml.safe_load(overrides_file.read_text()) or [])
+        for overrides_file in sorted(
+            sweep_dir.glob("*/.hydra/overrides.yaml"), key=lambda p: (len(p.parts[-3]), p.parts[-3])
         )
-        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        jobs.append(
-            Job(
-                job_dir.name,
-                yaml.safe_load(overrides_file.read_text()) or [],
-                config or {},
-                _read_json(job_dir / "metrics.json"),
-            )
-        )
+    ]
     if not jobs:
         raise DataError(f"{sweep_dir} holds no Hydra job directories (*/.hydra/overrides.yaml)")
     return jobs
