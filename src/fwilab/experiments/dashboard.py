@@ -14,7 +14,6 @@ with network.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import threading
@@ -29,6 +28,7 @@ from wandb_workspaces.reports.v2 import internal
 from fwilab.errors import DataError
 from fwilab.experiments.summary import Job, load_jobs, varying_keys
 from fwilab.io import atomic_write
+from fwilab.logging.run_logger import read_statistics
 from fwilab.logging.wandb_run import sweep_group
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,10 @@ def _layer_statistics(sweep_dir: Path) -> dict[str, list[str]]:
     """statistic -> layers, from every job's ``activations/statistics.csv``, in first-seen order."""
     found: dict[str, dict[str, None]] = {}
     for table in sorted(sweep_dir.glob("*/activations/statistics.csv")):
-        with table.open() as handle:
-            for row in csv.DictReader(handle):
-                found.setdefault(row["statistic"], {})[row["layer"]] = None
+        for layers in read_statistics(table.parent.parent).values():
+            for layer, numbers in layers.items():
+                for statistic in numbers:
+                    found.setdefault(statistic, {})[layer] = None
     return {statistic: list(layers) for statistic, layers in found.items()}
 
 

@@ -11,7 +11,6 @@ the last one always kept).
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from fwilab.errors import DataError
 from fwilab.experiments.summary import COLUMNS, Job, load_jobs, read_job, summary_rows, varying_keys
 from fwilab.io import atomic_write
+from fwilab.logging.run_logger import read_statistics
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
 
@@ -43,24 +43,11 @@ def _kept_steps(steps: list[int], limit: int) -> list[int]:
     return sorted(picks)
 
 
-def _statistics(run_dir: Path) -> dict[int, dict[str, dict[str, float]]]:
-    """step -> layer -> statistic -> value, from ``activations/statistics.csv``."""
-    table = run_dir / "activations" / "statistics.csv"
-    found: dict[int, dict[str, dict[str, float]]] = {}
-    if table.is_file():
-        with table.open() as handle:
-            for row in csv.DictReader(handle):
-                found.setdefault(int(row["step"]), {}).setdefault(row["layer"], {})[row["statistic"]] = float(
-                    row["value"]
-                )
-    return found
-
-
 def run_snapshots(run_dir: Path, max_snapshots: int) -> dict[str, Any]:
     """A run's snapshot steps, layers, embedded pictures and statistics, as the page's script reads them."""
     folders = {int(p.name.removeprefix("step_")): p for p in (run_dir / "activations").glob("step_*") if p.is_dir()}
     steps = _kept_steps(sorted(folders), max_snapshots)
-    statistics = _statistics(run_dir)
+    statistics = read_statistics(run_dir)
     pictures: dict[int, dict[str, str]] = {}
     layers: dict[str, None] = {}
     for step in steps:

@@ -99,6 +99,18 @@ class LocalImageLogger(RunLogger):
                 writer.writerow([step, layer, statistic, value])
 
 
+def read_statistics(run_dir: str | Path) -> dict[int, dict[str, dict[str, float]]]:
+    """step -> layer -> statistic -> value, from the ``activations/statistics.csv`` a ``LocalImageLogger`` wrote."""
+    table = Path(run_dir) / "activations" / "statistics.csv"
+    found: dict[int, dict[str, dict[str, float]]] = {}
+    if table.is_file():
+        with table.open() as handle:
+            for row in csv.DictReader(handle):
+                layers = found.setdefault(int(row["step"]), {})
+                layers.setdefault(row["layer"], {})[row["statistic"]] = float(row["value"])
+    return found
+
+
 class FanOutLogger(RunLogger):
     """Sends each call to every backend; a backend that raises is warned about once and dropped."""
 
