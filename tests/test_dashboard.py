@@ -43,6 +43,7 @@ def test_offline_specification_round_trips_every_section(tmp_path, monkeypatch):
     assert lines["effective_rank"] == ["activations/convblock1/effective_rank", "activations/deconv6/effective_rank"]
     [grouped] = [p for p in _panels(report, "LinePlot") if p.title == "validation MAE"]
     assert getattr(grouped.groupby, "name", grouped.groupby) == "optimizer._target_"
+    assert (grouped.groupby_aggfunc, grouped.groupby_rangefunc) == ("mean", "minmax")
     [coordinates] = _panels(report, "ParallelCoordinatesPlot")
     assert [c.metric.name for c in coordinates.columns] == ["optimizer._target_", "lr", "best/mae"]
     media = {p.title: p.media_keys for p in _panels(report, "MediaBrowser")}
