@@ -1,32 +1,45 @@
-"""Synthetic-data generation throughput through the deepwave forward model."""
+"""Where a generated model's time goes: velocity drawing, deepwave propagation, writing the files."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from fwilab.benchmarking.measure import synchronize
-from fwilab.data.synthetic.forward import simulate_shot_gathers
+from fwilab.data.synthetic import forward
+from fwilab.data.synthetic.generate import save_npy
 from fwilab.data.synthetic.velocity import velocity_models
 
 
 def generation_throughput(family: str, n_models: int, batch_size: int, device: torch.device) -> dict[str, Any]:
-    """Velocity models per second through the deepwave forward model (5 shots each)."""
-    velocity = torch.from_numpy(velocity_models(np.random.default_rng(0), family, n_models))
-    simulate_shot_gathers(velocity[:1].to(device))
+    """Seconds per model of each stage of the generator, through its own functions, and models per second."""
+    forward.simulate_models(velocity_models(np.random.default_rng(1), family, 1), batch_size, device)
     synchronize(device)
     started = time.perf_counter()
-    for start in range(0, n_models, batch_size):
-        simulate_shot_gathers(velocity[start : start + batch_size].to(device)).cpu()
+    velocity = velocity_models(np.random.default_rng(0), family, n_models)
+    drawn = time.perf_counter()
+    seismic = forward.simulate_models(velocity, batch_size, device)
     synchronize(device)
-    seconds = time.perf_counter() - started
+    propagated = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        save_npy(Path(folder) / "model.npy", velocity)
+        save_npy(Path(folder) / "data.npy", seismic)
+    written = time.perf_counter()
+    seconds = written - started
     return {
         "family": family,
         "n_models": n_models,
         "batch_size": batch_size,
+        "cpu_threads": forward.cpu_workers() if device.type == "cpu" else None,
+        "velocity_ms_per_model": (drawn - started) / n_models * 1e3,
+        "propagation_ms_per_model": (propagated - drawn) / n_models * 1e3,
+        "writing_ms_per_model": (written - propagated) / n_models * 1e3,
         "seconds": seconds,
         "models_per_s": n_models / seconds,
+        "minutes_per_1000_models": 1000 * seconds / n_models / 60,
     }

@@ -37,7 +37,9 @@ def markdown_table(result: dict[str, Any]) -> str:
     if "generation" in result:
         gen = result["generation"]
         lines.append(
-            f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s."
+            f"Data generation ({gen['family']}, deepwave, batch {gen['batch_size']}): {gen['models_per_s']:.1f} models/s "
+            f"(per model: velocity {gen['velocity_ms_per_model']:.1f} ms, propagation {gen['propagation_ms_per_model']:.1f} ms, "
+            f"writing {gen['writing_ms_per_model']:.1f} ms), {gen['minutes_per_1000_models']:.1f} min per 1,000 models."
         )
     return "\n".join(lines)
 
