@@ -6,6 +6,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
+from fwilab.data.synthetic import GENERATOR_VERSION
 from fwilab.models import InversionNet, ReconstructionNet
 from fwilab.models.build import build_model
 
@@ -22,7 +23,29 @@ def test_generated_data_names_one_family():
 def test_default_data_root_follows_the_cache_variable_and_the_generation_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("FWILAB_DATA_DIR", str(tmp_path))
     cfg = compose_train("data.synthetic.n_train=64", "data.synthetic.seed=5")
-    assert cfg.data.root == f"{tmp_path}/synthetic/curvefault_a-n64-200-seed5"  # another set, another folder
+    assert (
+        cfg.data.root == f"{tmp_path}/synthetic/curvefault_a-n64-200-seed5-g{GENERATOR_VERSION}"
+    )  # another set, another folder
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [  # OpenFWI's dataset_config.json: CurveFault-A -26.48 / 52.32, FlatVel-B -27.17 / 56.05
+        (["data=curvefault_a", "data.root=/x"], (-26.48, 52.32)),
+        (["data=flatvel_b", "data.root=/x"], (-27.17, 56.05)),
+        ([], (-26.48, 52.32)),  # the generated default normalizes like the real family
+        (["data.synthetic.family=flatvel_b"], (-27.17, 56.05)),
+    ],
+)
+def test_real_and_generated_sets_normalize_with_the_published_constants(overrides, expected):
+    cfg = compose_train(*overrides)
+    assert (cfg.data.data_min, cfg.data.data_max) == expected
+
+
+def test_a_family_without_published_constants_is_named():
+    cfg = compose_train("data.synthetic.family=saltdome_a")
+    with pytest.raises(Exception, match="saltdome_a.*known: curvefault_a"):
+        _ = cfg.data.data_min
 
 
 @pytest.mark.parametrize("option", _options("optimizer"))

@@ -11,7 +11,7 @@ from fwilab.data.openfwi import read_split_file
 from fwilab.data.synthetic import generate as generate_module
 from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset
 from fwilab.errors import DataError
-from fwilab.tasks.generate import write_preview
+from fwilab.tasks.generate import write_preview, write_report
 
 PLAN = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=9, samples_per_file=2)
 
@@ -30,7 +30,15 @@ def test_layout_split_files_and_metadata(tiny_dataset):
     assert [p.velocity.name for p in val] == ["model3.npy"]
     seismic = np.concatenate([np.load(p.seismic) for p in train + val])
     assert seismic.shape == (24, 5, 1000, 70) and seismic.dtype == np.float32
-    assert metadata["data_min"] == float(seismic.min()) and metadata["data_max"] == float(seismic.max())
+    assert (metadata["data_min"], metadata["data_max"]) == (-26.48, 52.32)  # OpenFWI's CurveFault-A constants
+    assert metadata["observed_data_min"] == float(seismic.min()) and metadata["observed_data_max"] == float(
+        seismic.max()
+    )
+    statistics = {row["statistic"]: row for row in metadata["faithfulness"]}
+    assert statistics["top_row_velocity.min"]["generated"] == float(
+        np.concatenate([np.load(p.velocity) for p in train + val])[:, 0, 0].min()
+    )
+    assert statistics["monotonic_share"]["real"] == 0.41 and statistics["monotonic_share"]["bounds"] == [0.32, 0.48]
     assert np.load(val[0].velocity).shape == (8, 1, 70, 70)
 
 
@@ -114,4 +122,15 @@ def test_preview_is_an_rgb_picture_of_models_and_gathers(tiny_dataset):
     assert len(np.unique(velocity_panel.reshape(-1, 3), axis=0)) >= 3  # several layers, in colour
     gather_panel = image[30:300, 310:390]
     assert (gather_panel[..., 0] > 200).any() and (gather_panel[..., 2] > 200).any()
+    os.remove(path)
+
+
+def test_report_shows_maps_gathers_and_the_statistics_table(tiny_dataset):
+    metadata = json.loads((tiny_dataset / "metadata.json").read_text())
+    path = write_report(tiny_dataset, metadata)
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape[0] >= 900 and image.shape[1] >= 1400
+    top_band = image[: image.shape[0] // 3].reshape(-1, 3)
+    assert ((top_band[:, 0] > 200) & (top_band[:, 2] < 80)).sum() > 500  # jet reds: fast layers of the maps
+    assert ((top_band[:, 2] > 200) & (top_band[:, 0] < 80)).sum() > 500  # jet blues: slow top layers
     os.remove(path)

@@ -1,15 +1,15 @@
-"""The generate_data.py task: a synthetic OpenFWI-format data set, timed, with an optional preview picture."""
+"""The generate_data.py task: a synthetic OpenFWI-format data set, with optional preview and faithfulness report."""
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fwilab.data.synthetic.generate import GenerationPlan, file_pair, generate_dataset
+from fwilab.diagnostics.faithfulness_report import N_MAPS, render_faithfulness_report
 from fwilab.diagnostics.preview import render_dataset_preview
 
 log = logging.getLogger(__name__)
@@ -24,20 +24,52 @@ def write_preview(out: str | Path, n_samples: int = 4) -> Path:
     return render_dataset_preview(np.asarray(velocity), np.asarray(seismic), out / "preview.png")
 
 
+def write_report(out: str | Path, metadata: dict) -> Path:
+    """``out/report.png``: the first maps and gathers of the set beside its statistics and their real targets."""
+    out = Path(out)
+    pair = file_pair(out, 1)
+    velocity = np.asarray(np.load(pair.velocity, mmap_mode="r")[:N_MAPS])
+    seismic = np.asarray(np.load(pair.seismic, mmap_mode="r")[:N_MAPS])
+    return render_faithfulness_report(
+        velocity, seismic, metadata["faithfulness"], metadata["family"], out / "report.png"
+    )
+
+
+def log_faithfulness(metadata: dict) -> None:
+    """One line per statistic: generated, real, bounds; a warning for one outside its bounds."""
+    for row in metadata["faithfulness"]:
+        if row["real"] is None:
+            log.info("%-28s %10.3f", row["statistic"], row["generated"])
+            continue
+        level = logging.INFO if row["within"] else logging.WARNING
+        low, high = row["bounds"]
+        log.log(
+            level,
+            "%-28s %10.3f   real %8.3f   bounds %g .. %g",
+            row["statistic"],
+            row["generated"],
+            row["real"],
+            low,
+            high,
+        )
+
+
 def generate_from_config(cfg: Any) -> dict:
-    """The generate_data.py task: generate, time it, optionally write the preview."""
+    """The generate_data.py task: generate, then optionally the report and the preview."""
     plan = GenerationPlan(cfg.family, cfg.n_train, cfg.n_val, cfg.seed, cfg.samples_per_file)
-    started = time.perf_counter()
     metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
-    seconds = time.perf_counter() - started
     log.info(
-        "%s: %d models in %.1f s; data range %.2f .. %.2f",
+        "%s: normalized with %s's published range %.2f .. %.2f (observed %.2f .. %.2f)",
         cfg.out,
-        plan.n_train + plan.n_val,
-        seconds,
+        plan.family,
         metadata["data_min"],
         metadata["data_max"],
+        metadata["observed_data_min"],
+        metadata["observed_data_max"],
     )
+    if cfg.report:
+        log_faithfulness(metadata)
+        log.info("report: %s", write_report(cfg.out, metadata))
     if cfg.preview:
         log.info("preview: %s", write_preview(cfg.out, cfg.preview_samples))
     return metadata

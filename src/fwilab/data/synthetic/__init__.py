@@ -1,1 +1,3 @@
-"""Synthetic OpenFWI-like data sets: velocity-model families and acoustic forward modelling."""
+"""The synthetic OpenFWI-format generator: velocity families, deepwave forward model, data-set writer."""
+
+GENERATOR_VERSION = 2  # bump whenever a seed's bytes change; generated sets record it

@@ -7,7 +7,9 @@ read it too)::
     out/data/dataN.npy       (n, 5, 1000, 70) float32 shot gathers, n <= samples_per_file
     out/model/modelN.npy     (n, 1, 70, 70) float32 velocity in m/s
     out/train.txt, val.txt   OpenFWI split files (relative paths)
-    out/metadata.json        written last: family, seed, counts, version, observed data min/max
+    out/metadata.json        written last: family, seed, counts, version; the family's published
+                             data min/max (normalization) beside the observed ones; acquisition;
+                             the velocity maps' statistics against real maps (faithfulness.py)
 
 Files 1..K hold the training split, K+1.. the validation split. File N's models come from a
 random generator seeded with (seed, N), so any file can be (re)made alone: an interrupted run
@@ -20,6 +22,7 @@ import fcntl
 import json
 import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -29,14 +32,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from fwilab.data.contract import published_seismic_range
 from fwilab.data.openfwi import FilePair, write_split_file
-from fwilab.data.synthetic import forward
+from fwilab.data.synthetic import GENERATOR_VERSION, forward
+from fwilab.data.synthetic.faithfulness import compare_with_targets, family_statistics
 from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
 from fwilab.device import resolve_device
 from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
 
-GENERATOR_VERSION = 1
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +79,7 @@ def file_pair(out: Path, number: int) -> FilePair:
     return FilePair(out / "data" / f"data{number}.npy", out / "model" / f"model{number}.npy")
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
@@ -97,11 +101,7 @@ def generate_file(
     """The (seismic, velocity) arrays of file ``number``, independent of every other file."""
     rng = np.random.default_rng([plan.seed, number])
     velocity = velocity_models(rng, plan.family, size)
-    seismic = np.empty((size, forward.N_SOURCES, forward.N_TIME, forward.N_RECEIVERS), dtype=np.float32)
-    for start in range(0, size, batch_size):
-        batch = torch.from_numpy(velocity[start : start + batch_size]).to(device)
-        seismic[start : start + batch_size] = forward.simulate_shot_gathers(batch).cpu().numpy()
-    return seismic, velocity
+    return forward.simulate_models(velocity, batch_size, device), velocity
 
 
 def _observed_range(pairs: list[FilePair]) -> tuple[float, float]:
@@ -110,6 +110,38 @@ def _observed_range(pairs: list[FilePair]) -> tuple[float, float]:
         seismic = np.load(pair.seismic, mmap_mode="r")
         low, high = min(low, float(seismic.min())), max(high, float(seismic.max()))
     return low, high
+
+
+def _metadata(plan: GenerationPlan, pairs: list[FilePair]) -> dict:
+    """metadata.json: the plan, the family's published normalization constants beside the observed
+    range, the acquisition, and the velocity maps' statistics against what real maps show."""
+    observed_min, observed_max = _observed_range(pairs)
+    data_min, data_max = published_seismic_range(plan.family)
+    velocity = np.concatenate([np.load(pair.velocity) for pair in pairs])
+    return {
+        **asdict(plan),
+        "data_min": data_min,
+        "data_max": data_max,
+        "observed_data_min": observed_min,
+        "observed_data_max": observed_max,
+        "vel_min": VEL_MIN,
+        "vel_max": VEL_MAX,
+        "train_split": "train.txt",
+        "val_split": "val.txt",
+        "acquisition": {
+            "source_x_cells": list(forward.SOURCE_X),
+            "depth_cells": forward.SOURCE_DEPTH_CELLS,
+            "grid_spacing_m": forward.GRID_SPACING_M,
+            "dt_s": forward.DT_S,
+            "n_time": forward.N_TIME,
+            "peak_frequency_hz": forward.PEAK_FREQUENCY_HZ,
+            "pml_width_cells": forward.PML_WIDTH,
+            "free_surface": False,
+            "courant_number": forward.COURANT_NUMBER,
+            "source_amplitude": forward.SOURCE_AMPLITUDE,
+        },
+        "faithfulness": compare_with_targets(plan.family, family_statistics(velocity)),
+    }
 
 
 def generate_dataset(
@@ -137,36 +169,31 @@ def generate_dataset(
         desc=f"generating {plan.family}",
         disable=not progress,
     )
+    started, made = time.perf_counter(), 0
     with bar:
         for number, (pair, size, finished) in enumerate(zip(pairs, sizes, done), start=1):
             if finished:
                 continue
             seismic, velocity = generate_file(plan, number, size, batch_size, torch_device)
-            _save_npy(pair.velocity, velocity)
-            _save_npy(pair.seismic, seismic)
+            save_npy(pair.velocity, velocity)
+            save_npy(pair.seismic, seismic)
             bar.update(size)
+            made += size
+    if made:
+        seconds = time.perf_counter() - started
+        threads = f"{forward.cpu_workers()} threads" if torch_device.type == "cpu" else "1 stream"
+        log.info(
+            "generated %d %s models in %.1f s: %.1f models/s on %s (%s)",
+            made,
+            plan.family,
+            seconds,
+            made / seconds,
+            torch_device.type,
+            threads,
+        )
     write_split_file(out / "train.txt", pairs[: plan.train_files], out)
     write_split_file(out / "val.txt", pairs[plan.train_files :], out)
-    data_min, data_max = _observed_range(pairs)
-    metadata = {
-        **asdict(plan),
-        "data_min": data_min,
-        "data_max": data_max,
-        "vel_min": VEL_MIN,
-        "vel_max": VEL_MAX,
-        "train_split": "train.txt",
-        "val_split": "val.txt",
-        "acquisition": {
-            "source_x_cells": list(forward.SOURCE_X),
-            "depth_cells": forward.SOURCE_DEPTH_CELLS,
-            "grid_spacing_m": forward.GRID_SPACING_M,
-            "dt_s": forward.DT_S,
-            "n_time": forward.N_TIME,
-            "peak_frequency_hz": forward.PEAK_FREQUENCY_HZ,
-            "courant_number": forward.COURANT_NUMBER,
-            "source_amplitude": forward.SOURCE_AMPLITUDE,
-        },
-    }
+    metadata = _metadata(plan, pairs)
     write_json(out / "metadata.json", metadata)
     return metadata
 
