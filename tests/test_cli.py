@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
+from fwilab.data.synthetic import GENERATOR_VERSION
 from fwilab.experiments.dashboard import load_specification
 from openfwi_download import write_download, write_openfwi_split_files
 from test_wandb_logging import _records
@@ -56,9 +57,10 @@ def default_style_run(tmp_path_factory):
 def test_train_generates_default_data_and_writes_a_run(default_style_run):
     tmp, result = default_style_run
     assert result.returncode == 0, result.stderr
-    data_dirs = list((tmp / "cache" / "synthetic").iterdir())
-    assert [d.name for d in data_dirs if d.is_dir()] == ["curvefault_a-n8-4-seed0"]
-    metadata = json.loads((data_dirs[0] / "metadata.json").read_text() if data_dirs[0].is_dir() else "{}")
+    assert "generated 12 curvefault_a models in" in result.stdout + result.stderr  # the rate, inside train.py
+    data_dirs = [d for d in (tmp / "cache" / "synthetic").iterdir() if d.is_dir()]
+    assert [d.name for d in data_dirs] == [f"curvefault_a-n8-4-seed0-g{GENERATOR_VERSION}"]
+    metadata = json.loads((data_dirs[0] / "metadata.json").read_text())
     assert metadata["n_train"] == 8
     metrics = json.loads((tmp / "run" / "metrics.json").read_text())
     assert metrics["status"] == "completed" and set(metrics["best"]) >= {"mae", "rmse", "ssim"}
@@ -241,11 +243,16 @@ def test_generate_data_cli_with_preview(tmp_path):
         f"out={out}",
         "preview=true",
         "preview_samples=2",
+        "report=true",
         f"hydra.run.dir={tmp_path / 'log'}",
     )
     assert result.returncode == 0, result.stderr
-    assert (out / "preview.png").stat().st_size > 10_000
-    assert json.loads((out / "metadata.json").read_text())["family"] == "flatvel_a"
+    assert (out / "preview.png").stat().st_size > 10_000 and (out / "report.png").stat().st_size > 50_000
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["family"] == "flatvel_a" and (metadata["data_min"], metadata["data_max"]) == (-26.95, 52.77)
+    log = result.stdout + result.stderr
+    assert "generated 5 flatvel_a models in" in log and "models/s on cpu" in log
+    assert "published range -26.95 .. 52.77" in log and "monotonic_share" in log
     refused = run(
         "generate_data.py",
         "family=saltdome",
