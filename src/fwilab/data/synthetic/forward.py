@@ -6,12 +6,13 @@ gives positions as index * dx on a (1:n) * dx grid: receivers at gx = (1:nx) * d
 15 Hz Ricker wavelet peaking at 0.1 s; dt = 1 ms; 1000 samples; no free surface: every side
 absorbs (a 10-cell PML, where OpenFWI used a 120-cell absorbing boundary; the README compares).
 
-Numerical choices, measured on 32 CurveFault-A-like models against a reference run with an
+Numerical choices, measured on 8 CurveFault-A-like models against a reference run with an
 8th-order stencil, a 60-cell PML and a 0.3 Courant number: this module's settings (4th-order
-stencil, ``courant_number=0.65`` = one internal step per 1 ms) differ from it by 2.1% relative L2
-in the recorded data, almost all of it time-stepping and stencil error; the PML width adds
-next to nothing (0.03% between 15 and 20 cells, 0.12% between 10 and 20), while every cell it
-saves shrinks the grid (94 x 94 instead of 114 x 114 cells with the stencil's padding), 1.4x faster.
+stencil, ``courant_number=0.65`` = one internal step per 1 ms, 10-cell PML) differ from it by 2.6%
+relative L2 in the recorded data (4.9% after 0.4 s), almost all of it stencil and time-stepping
+error; against a 40-cell PML the 10-cell one differs by 0.19% (0.57% after 0.4 s), while every
+cell it saves shrinks the grid (94 x 94 cells with the stencil's padding instead of 114 x 114 for
+20 cells: 1.4x faster).
 ``max_vel`` is fixed at 4500 m/s so that a model's data never depends on which other models share
 its batch.
 
