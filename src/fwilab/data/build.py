@@ -3,9 +3,11 @@
 A data config names its files one of two ways: split files (``train_split`` / ``val_split``,
 relative to ``root``), or the family's official OpenFWI layout under ``root`` (``layout``, see
 ``conf/data/layout/``). Subsets (``train_samples`` / ``val_samples``) are drawn with
-``subset_seed``, not the training seed, so every seed of a comparison sees the same samples. A config with a ``synthetic`` block describes a data set
-the generator makes under ``root`` on first use; its normalization constants then come from the
-generated ``metadata.json``.
+``subset_seed``, not the training seed, so every seed of a comparison sees the same samples. A
+config with a ``synthetic`` block describes a data set the generator makes under ``root`` on first
+use. Normalization constants come from the config (every family's are OpenFWI's published ones,
+generated sets included); a config that leaves them null reads them from the set's
+``metadata.json``.
 """
 
 from __future__ import annotations
