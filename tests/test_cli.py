@@ -616,11 +616,11 @@ def test_gpu_check_refuses_without_a_gpu_and_reports_what_ran(tmp_path):
     )
     report = write_gpu_report(tmp_path)
     assert report["gpu_tests"] == {
-        "tests": 6,
+        "tests": 7,
         "failures": 0,
         "errors": 0,
-        "skipped": 6,
+        "skipped": 7,
         "passed": 0,
     }  # CPU: every GPU test skips
     text = (tmp_path / "gpu_report.md").read_text()
-    assert "GPU tests: 0 passed, 0 failed, 6 skipped" in text and "Benchmark: no result" in text
+    assert "GPU tests: 0 passed, 0 failed, 7 skipped" in text and "Benchmark: no result" in text
