@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fwilab.data.synthetic.faithfulness import TARGETS, family_statistics, flatten
+from fwilab.data.synthetic.faithfulness import TARGETS, family_statistics, first_interface_depths, flatten
 from fwilab.data.synthetic.velocity import FAMILIES, velocity_models
 from fwilab.errors import ConfigError
 
@@ -44,7 +44,7 @@ def test_curved_layers_bend_but_do_not_jump():
     maps = velocity_models(np.random.default_rng(0), "curvevel_a", 50)[:, 0]
     assert any(not np.all(m == m[:, :1]) for m in maps)
     for m in maps:
-        top_interface = np.argmax(np.abs(m - m[:1]) > 1.0, axis=0)  # first change below the top row, per column
+        top_interface = first_interface_depths(m)
         assert np.abs(np.diff(top_interface)).max() <= 2
 
 
@@ -81,8 +81,7 @@ def test_curvefault_a_maps_are_mostly_faulted(curvefault_a):
     """A fault displaces interfaces: the first interface steps by 3+ rows between neighbouring columns."""
 
     def has_throw(m: np.ndarray) -> bool:
-        first = np.argmax(np.abs(m - m[:1]) > 1.0, axis=0)
-        return bool(np.abs(np.diff(first)).max() >= 3)
+        return bool(np.abs(np.diff(first_interface_depths(m))).max() >= 3)
 
     faulted = np.mean([has_throw(m) for m in curvefault_a[:200]])
     assert 0.5 < faulted < 0.95

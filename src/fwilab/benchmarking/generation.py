@@ -14,6 +14,7 @@ from fwilab.benchmarking.measure import synchronize
 from fwilab.data.synthetic import forward
 from fwilab.data.synthetic.generate import save_npy
 from fwilab.data.synthetic.velocity import velocity_models
+from fwilab.device import available_cores
 
 
 def generation_throughput(family: str, n_models: int, batch_size: int, device: torch.device) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def generation_throughput(family: str, n_models: int, batch_size: int, device: t
         "family": family,
         "n_models": n_models,
         "batch_size": batch_size,
-        "cpu_threads": forward.cpu_workers() if device.type == "cpu" else None,
+        "cpu_threads": available_cores() if device.type == "cpu" else None,
         "velocity_ms_per_model": (drawn - started) / n_models * 1e3,
         "propagation_ms_per_model": (propagated - drawn) / n_models * 1e3,
         "writing_ms_per_model": (written - propagated) / n_models * 1e3,

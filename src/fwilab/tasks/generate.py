@@ -15,21 +15,25 @@ from fwilab.diagnostics.preview import render_dataset_preview
 log = logging.getLogger(__name__)
 
 
+def _first_samples(out: Path, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(velocity, seismic) of the set's first ``n_samples`` samples, read from its first file only."""
+    pair = file_pair(out, 1)
+    velocity = np.asarray(np.load(pair.velocity, mmap_mode="r")[:n_samples])
+    seismic = np.asarray(np.load(pair.seismic, mmap_mode="r")[:n_samples])
+    return velocity, seismic
+
+
 def write_preview(out: str | Path, n_samples: int = 4) -> Path:
     """``out/preview.png``: the first velocity models of the data set beside their shot gathers."""
     out = Path(out)
-    pair = file_pair(out, 1)
-    seismic = np.load(pair.seismic, mmap_mode="r")[:n_samples]
-    velocity = np.load(pair.velocity, mmap_mode="r")[:n_samples]
-    return render_dataset_preview(np.asarray(velocity), np.asarray(seismic), out / "preview.png")
+    velocity, seismic = _first_samples(out, n_samples)
+    return render_dataset_preview(velocity, seismic, out / "preview.png")
 
 
 def write_report(out: str | Path, metadata: dict) -> Path:
     """``out/report.png``: the first maps and gathers of the set beside its statistics and their real targets."""
     out = Path(out)
-    pair = file_pair(out, 1)
-    velocity = np.asarray(np.load(pair.velocity, mmap_mode="r")[:N_MAPS])
-    seismic = np.asarray(np.load(pair.seismic, mmap_mode="r")[:N_MAPS])
+    velocity, seismic = _first_samples(out, N_MAPS)
     return render_faithfulness_report(
         velocity, seismic, metadata["faithfulness"], metadata["family"], out / "report.png"
     )

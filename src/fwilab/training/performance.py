@@ -8,7 +8,6 @@ eager path reading memory-mapped files in the training process (workers would ta
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import torch
 from omegaconf import DictConfig
 
 from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.device import available_cores
 from fwilab.errors import ConfigError
 from fwilab.training.batches import STORAGE_DTYPES, split_fits_on_device
 
@@ -49,7 +49,7 @@ def _switch(value: str | bool, key: str, on_gpu: bool) -> bool:
 
 def _loader_workers(value: str | int, on_gpu: bool, data_on_device: bool) -> int:
     if value == "auto":
-        return min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))) if on_gpu and not data_on_device else 0
+        return min(MAX_AUTO_WORKERS, available_cores()) if on_gpu and not data_on_device else 0
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise ConfigError(f"trainer.num_workers={value!r} must be auto or a whole number >= 0")

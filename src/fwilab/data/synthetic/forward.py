@@ -30,7 +30,6 @@ published ranges.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.device import available_cores
 from fwilab.errors import FwilabError
 
 SOURCE_X = (0, 17, 34, 52, 69)
@@ -122,11 +122,6 @@ def _torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def cpu_workers() -> int:
-    """The cores this process may use: one model-propagating thread per core."""
-    return len(os.sched_getaffinity(0))
-
-
 def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
     """Shot gathers (n, 5, 1000, 70) float32 for velocity maps (n, 1, 70, 70): the generator's path.
 
@@ -141,7 +136,7 @@ def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device)
                 for start in range(0, n, batch_size)
             ]
         )
-    workers = min(cpu_workers(), n)
+    workers = min(available_cores(), n)
     n_chunks = workers * math.ceil(n / (workers * batch_size))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     chunks = [torch.from_numpy(velocity[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]

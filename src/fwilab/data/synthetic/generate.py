@@ -37,7 +37,7 @@ from fwilab.data.openfwi import FilePair, write_split_file
 from fwilab.data.synthetic import GENERATOR_VERSION, forward
 from fwilab.data.synthetic.faithfulness import compare_with_targets, family_statistics
 from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
-from fwilab.device import resolve_device
+from fwilab.device import available_cores, resolve_device
 from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
 
@@ -181,7 +181,7 @@ def generate_dataset(
             made += size
     if made:
         seconds = time.perf_counter() - started
-        threads = f"{forward.cpu_workers()} threads" if torch_device.type == "cpu" else "1 stream"
+        threads = f"{available_cores()} threads" if torch_device.type == "cpu" else "1 stream"
         log.info(
             "generated %d %s models in %.1f s: %.1f models/s on %s (%s)",
             made,
