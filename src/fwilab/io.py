@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the complete new one, never half of one) and fwilab's cache folder."""
 
 from __future__ import annotations
 
@@ -35,3 +35,12 @@ def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Atomically write ``payload`` as indented JSON."""
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
     return atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def cache_dir() -> Path:
+    """fwilab's own cache, wherever the program is started: ``$FWILAB_DATA_DIR``, else ``$XDG_CACHE_HOME/fwilab``,
+    else ``~/.cache/fwilab`` (generated data sets, data-check results)."""
+    if os.environ.get("FWILAB_DATA_DIR"):
+        return Path(os.environ["FWILAB_DATA_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "fwilab"
