@@ -5,13 +5,17 @@ import os
 
 import numpy as np
 import pytest
+from omegaconf import open_dict
 from PIL import Image
 
+from conftest import compose_train
+from fwilab.data.build import build_data
 from fwilab.data.openfwi import read_split_file
 from fwilab.data.synthetic import generate as generate_module
 from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset
 from fwilab.errors import DataError
 from fwilab.tasks.generate import write_preview, write_report
+from openfwi_download import write_download
 
 PLAN = GenerationPlan("flatfault_a", n_train=5, n_val=3, seed=9, samples_per_file=2)
 
@@ -134,3 +138,42 @@ def test_report_shows_maps_gathers_and_the_statistics_table(tiny_dataset):
     assert ((top_band[:, 0] > 200) & (top_band[:, 2] < 80)).sum() > 500  # jet reds: fast layers of the maps
     assert ((top_band[:, 2] > 200) & (top_band[:, 0] < 80)).sum() > 500  # jet blues: slow top layers
     os.remove(path)
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` (and its parent's listing) with its bytes: to show nothing was written."""
+    files = {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return files, sorted(p.name for p in folder.parent.iterdir())
+
+
+@pytest.mark.parametrize(
+    "family, looks_like, use",
+    [
+        ("curvefault_a", r"Fault-family A \(FlatFault-A or CurveFault-A\)", r"data=flatfault_a \(or curvefault_a\)"),
+        ("flatvel_a", r"Vel-family \(FlatVel, CurveVel: 1\.\.60\)", r"data=flatvel_a \(or flatvel_b, curvevel_a"),
+    ],
+)
+def test_an_openfwi_download_given_to_the_generator_is_refused_and_left_untouched(tmp_path, family, looks_like, use):
+    root = write_download(tmp_path / "openfwi", family)
+    before = _snapshot(root)
+    cfg = compose_train("debug=smoke").data  # data=synthetic: the issue's data.root=<download> without data=<family>
+    with open_dict(cfg):
+        cfg.root = str(root)
+    with pytest.raises(
+        DataError, match=rf"{root} holds files fwilab did not generate \(.*{looks_like} folder\); .*{use}"
+    ):
+        build_data(cfg)
+    with pytest.raises(DataError, match=looks_like):  # generate_data.py out=<download>, with a plan its files fit
+        generate_dataset(root, PLAN, progress=False)
+    assert _snapshot(root) == before
+
+
+def test_generation_uses_only_an_empty_folder_or_its_own(tmp_path):
+    (tmp_path / "empty").mkdir()
+    generate_dataset(tmp_path / "empty", PLAN, progress=False)
+    generate_dataset(tmp_path / "empty", PLAN, progress=False)  # its own: finished, nothing redone
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.txt").write_text("mine")
+    with pytest.raises(DataError, match=r"notes holds files fwilab did not generate \(found no \.npy files\)"):
+        generate_dataset(tmp_path / "notes", PLAN, progress=False)
+    assert [p.name for p in (tmp_path / "notes").iterdir()] == ["README.txt"]

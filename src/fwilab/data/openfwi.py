@@ -136,8 +136,18 @@ class OfficialLayout:
         ]
 
 
-def describe_folder(root: Path) -> str:
-    """What an OpenFWI-looking folder holds, for an error message about the wrong root."""
+FAULT_VARIANTS = {  # what to call each Fault variant: its file groups and its families' configs
+    "A (FlatFault-A or CurveFault-A)": ({2, 3, 4}, ("flatfault_a", "curvefault_a")),
+    "B (FlatFault-B or CurveFault-B)": ({6, 7, 8}, ("flatfault_b", "curvefault_b")),
+}
+NUMBERED_FAMILIES = {  # the highest file number of each numbered download, what to call it, and its configs
+    60: ("Vel-family (FlatVel, CurveVel: 1..60)", ("flatvel_a", "flatvel_b", "curvevel_a", "curvevel_b")),
+    134: ("Style-family (1..134)", ("style_a", "style_b")),
+}
+
+
+def identify_folder(root: Path) -> tuple[str, tuple[str, ...]]:
+    """What an OpenFWI-looking folder holds, and the ``data=`` configs that read such a folder (may be none)."""
     names = [
         path.name
         for folder in (root, root / "data", root / "model")
@@ -147,17 +157,33 @@ def describe_folder(root: Path) -> str:
     fault_groups = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"seis(\d+)_1_\d+\.npy", name))})
     numbered = sorted({int(m.group(1)) for name in names if (m := re.fullmatch(r"data(\d+)\.npy", name))})
     if fault_groups:
-        variants = {"A (FlatFault-A or CurveFault-A)": {2, 3, 4}, "B (FlatFault-B or CurveFault-B)": {6, 7, 8}}
-        variant = next((f" {name}" for name, groups in variants.items() if set(fault_groups) <= groups), "")
-        return f"found seis{{{','.join(map(str, fault_groups))}}}_1_*.npy files: this looks like a Fault-family{variant} folder"
+        variant, families = next(
+            (
+                (f" {name}", families)
+                for name, (groups, families) in FAULT_VARIANTS.items()
+                if set(fault_groups) <= groups
+            ),
+            ("", ()),
+        )
+        groups = ",".join(map(str, fault_groups))
+        return f"found seis{{{groups}}}_1_*.npy files: this looks like a Fault-family{variant} folder", families
     if numbered:
-        family = "Vel-family (FlatVel, CurveVel: 1..60)" if max(numbered) <= 60 else "Style-family (1..134)"
-        return f"found data{numbered[0]}..data{numbered[-1]}.npy: this looks like a {family} folder"
+        family, families = NUMBERED_FAMILIES[60 if max(numbered) <= 60 else 134]
+        return f"found data{numbered[0]}..data{numbered[-1]}.npy: this looks like a {family} folder", families
     if (root / "train.txt").is_file():
-        return "found train.txt: this looks like a data set with split files (set data.train_split=train.txt data.val_split=val.txt)"
+        return (
+            "found train.txt: this looks like a data set with split files "
+            "(set data.train_split=train.txt data.val_split=val.txt)",
+            (),
+        )
     if names:
-        return f"found {len(names)} other .npy files (e.g. {names[0]})"
-    return "found no .npy files"
+        return f"found {len(names)} other .npy files (e.g. {names[0]})", ()
+    return "found no .npy files", ()
+
+
+def describe_folder(root: Path) -> str:
+    """What an OpenFWI-looking folder holds, for an error message about the wrong root."""
+    return identify_folder(root)[0]
 
 
 def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list[FilePair]:

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from fwilab.data.contract import published_seismic_range
-from fwilab.data.openfwi import FilePair, write_split_file
+from fwilab.data.openfwi import FilePair, identify_folder, write_split_file
 from fwilab.data.synthetic import GENERATOR_VERSION, forward
 from fwilab.data.synthetic.faithfulness import compare_with_targets, family_statistics
 from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
@@ -81,6 +81,26 @@ def file_pair(out: Path, number: int) -> FilePair:
 
 def save_npy(path: Path, array: np.ndarray) -> None:
     atomic_write(path, lambda handle: np.save(handle, array, allow_pickle=False))
+
+
+def refuse_foreign_folder(out: Path) -> None:
+    """Refuse to write into a folder fwilab's generator did not make (its mark: ``plan.json``), unless it is empty.
+
+    A user's data (an unpacked OpenFWI download above all) must never gain generated files, nor
+    have its files taken for generated ones.
+    """
+    if not out.exists() or (out / "plan.json").is_file():
+        return
+    if not out.is_dir():
+        raise DataError(f"cannot generate a data set in {out}: it is a file, not a folder")
+    if any(out.iterdir()):
+        description, families = identify_folder(out)
+        others = f" (or {', '.join(families[1:])})" if len(families) > 1 else ""
+        use = f"data={families[0]}{others} data.root={out}" if families else f"data=<family> data.root={out}"
+        raise DataError(
+            f"{out} holds files fwilab did not generate ({description}); fwilab never writes into them: "
+            f"to train on them use {use}, or generate into an empty folder"
+        )
 
 
 def _check_plan(out: Path, plan: GenerationPlan) -> None:
@@ -153,6 +173,7 @@ def generate_dataset(
 ) -> dict:
     """Generate (or finish generating) the data set ``plan`` describes under ``out``; returns its metadata."""
     out = Path(out)
+    refuse_foreign_folder(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -216,6 +237,7 @@ def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", 
     """
     out = Path(out)
     metadata_file = out / "metadata.json"
+    refuse_foreign_folder(out)  # before the lock file beside it is made
     with _exclusive(out.parent / f".{out.name}.lock"):
         if metadata_file.exists():
             metadata = json.loads(metadata_file.read_text())
