@@ -14,6 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """fwilab's cache (generated sets, data-check results) in a temporary folder, never the user's."""
+    folder = tmp_path_factory.mktemp("fwilab_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FWILAB_DATA_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """16 train + 8 val CurveFault-A-like samples in files of 8, made by the real generator."""

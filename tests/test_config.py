@@ -82,7 +82,7 @@ def test_every_data_option_composes_with_the_contract_keys():
     assert len(options) == 12  # ten OpenFWI families and two generated sets
     for option in options:
         cfg = compose_train(f"data={option}")
-        assert {"family", "root", "train_split", "val_split", "data_min", "data_max", "subset_seed"} <= set(
+        assert {"family", "root", "train_split", "val_split", "data_min", "data_max", "subset_seed", "check"} <= set(
             cfg.data.keys()
         )
         assert (cfg.data.synthetic is None) == (cfg.data.layout is not None), option

@@ -5,9 +5,10 @@ relative to ``root``), or the family's official OpenFWI layout under ``root`` (`
 ``conf/data/layout/``). Subsets (``train_samples`` / ``val_samples``) are drawn with
 ``subset_seed``, not the training seed, so every seed of a comparison sees the same samples. A
 config with a ``synthetic`` block describes a data set the generator makes under ``root`` on first
-use. Normalization constants come from the config (every family's are OpenFWI's published ones,
-generated sets included); a config that leaves them null reads them from the set's
-``metadata.json``.
+use; a real data root must exist (fwilab never creates one). Normalization constants come from the
+config (every family's are OpenFWI's published ones, generated sets included); a config that leaves
+them null reads them from the set's ``metadata.json``. ``build_data`` checks the samples a run uses
+before it returns (``data.check``, see check.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from fwilab.data.check import check_data, check_policy
 from fwilab.data.openfwi import FilePair, OfficialLayout, OpenFWIDataset, official_pairs, read_split_file
 from fwilab.data.synthetic.generate import GenerationPlan, ensure_dataset
 from fwilab.data.transforms import Normalizer
@@ -47,6 +49,11 @@ def prepare_root(cfg: DictConfig) -> Path:
             samples_per_file=synthetic.samples_per_file,
         )
         ensure_dataset(root, plan, device=synthetic.get("device", "auto"), batch_size=synthetic.get("batch_size", 32))
+    elif not root.is_dir():
+        raise DataError(
+            f"data.root={root} does not exist; fwilab never creates a real data folder: set data.root to the unpacked "
+            "OpenFWI family folder"
+        )
     return root
 
 
@@ -108,10 +115,14 @@ def build_split(cfg: DictConfig, split: str, root: Path | None = None) -> OpenFW
 
 
 def build_data(cfg: DictConfig) -> DataBundle:
-    """Train and validation sets plus their normalizer, generating synthetic data when needed."""
+    """Train and validation sets plus their normalizer, generating synthetic data when needed and checking
+    every sample they use before any training (``data.check``)."""
+    policy = check_policy(cfg.get("check", "error"))
     root = prepare_root(cfg)
-    return DataBundle(
+    data = DataBundle(
         train=build_split(cfg, "train", root),
         val=build_split(cfg, "val", root),
         normalizer=normalizer_for(cfg, root),
     )
+    check_data({"train": data.train, "val": data.val}, data.normalizer, policy)
+    return data

@@ -278,6 +278,15 @@ class OpenFWIDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def rows_by_file(self) -> list[np.ndarray]:
+        """For each file of ``pairs``, the sorted sample numbers within it that the data set uses."""
+        files = np.searchsorted(self._offsets, self.indices, side="right") - 1
+        return [self.indices[files == k] - self._offsets[k] for k in range(len(self.pairs))]
+
+    def mapped(self, file_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The memory-mapped (seismic, velocity) arrays of file ``file_index``."""
+        return self._arrays[file_index]
+
     def locate(self, index: int) -> tuple[int, int]:
         """(file number in ``pairs``, sample number within that file) of dataset item ``index``."""
         flat = int(self.indices[index])
