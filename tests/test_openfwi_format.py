@@ -107,8 +107,26 @@ def test_wrong_root_names_the_expected_layout_and_what_the_folder_holds(tmp_path
         DataError, match=r"seis\{2,3,4\}_1_\{0\.\.31\}\.npy .*found data1\.\.data60\.npy: this looks like a Vel-family"
     ):
         build_data(_data_config("curvefault_a", vel_root))
-    with pytest.raises(DataError, match="does not exist"):
-        build_data(_data_config("curvefault_a", tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("split_files", [False, True])
+def test_a_missing_real_data_root_is_an_error_and_never_created(tmp_path, split_files):
+    overrides = ["data.train_split=train.txt", "data.val_split=val.txt"] if split_files else []
+    with pytest.raises(
+        DataError, match=r"data\.root=.*/nowhere does not exist; fwilab never creates a real data folder"
+    ):
+        build_data(_data_config("curvefault_a", tmp_path / "nowhere", *overrides))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_debug_smoke_runs_on_real_data_with_its_small_sizes(tmp_path):
+    root = write_download(tmp_path, "curvefault_a", samples_per_file=2)
+    cfg = compose_train("debug=smoke", "data=curvefault_a", f"data.root={root}")
+    data = build_data(cfg.data)
+    assert cfg.data.synthetic is None and (len(data.train), len(data.val)) == (16, 8)
+    assert all(pair.seismic.parent == root for pair in data.train.pairs)
+    smoke = compose_train("debug=smoke").data  # the generated smoke set keeps its sizes
+    assert (smoke.synthetic.n_train, smoke.synthetic.n_val, smoke.train_samples) == (16, 8, 16)
 
 
 def test_partial_download_names_a_missing_file(tmp_path):
