@@ -1,5 +1,7 @@
 """The OpenFWI file contract: split files, the official layout, memory-mapping and bad files."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +209,23 @@ def test_nan_sample_names_file_and_sample(tmp_path):
     dataset[1]
     with pytest.raises(DataError, match=r"data1\.npy sample 2 holds NaN or Inf"):
         dataset[2]
+
+
+@pytest.mark.slow
+def test_debug_smoke_trains_on_a_real_download_from_the_command_line(tmp_path):
+    from test_cli import run
+
+    root = write_download(tmp_path, "curvefault_a", samples_per_file=2)
+    before = sorted(p.name for p in root.iterdir())
+    result = run(
+        "train.py",
+        "debug=smoke",
+        "logger=none",
+        "data=curvefault_a",
+        f"data.root={root}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["train_samples"] == 16
+    assert sorted(p.name for p in root.iterdir()) == before
