@@ -34,6 +34,16 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     return path
 
 
+def check_readable(path: str | os.PathLike) -> None:
+    """Raise the OS error (naming ``path``: permission, I/O) when ``path`` cannot be opened and read, so that
+    an unreadable file is reported as such and not as a damaged one by a parser that reads it next."""
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Atomically write ``payload`` as indented JSON."""
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
