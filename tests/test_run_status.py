@@ -17,8 +17,9 @@ from fwilab.errors import CheckpointError, ConfigError, error_line
 from fwilab.training.checkpoint import load_checkpoint
 from fwilab.training.loop import check_settings, train
 from fwilab.training.losses import WeightedL1L2
+from test_wandb_logging import _records
 
-FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "logger=none", "diagnostics=off")
+FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "diagnostics=off")
 
 
 class TroubleAtCall(WeightedL1L2):
@@ -38,8 +39,8 @@ class TroubleAtCall(WeightedL1L2):
         return super().forward(prediction, target)
 
 
-def _config(data_root: Path, *overrides: str, **trouble: int):
-    cfg = tiny_train_config(data_root, *FAST, *overrides)
+def _config(data_root: Path, *overrides: str, logger: str = "none", **trouble: int):
+    cfg = tiny_train_config(data_root, *FAST, f"logger={logger}", *overrides)
     if trouble:
         with open_dict(cfg):
             cfg.loss = {"_target_": "test_run_status.TroubleAtCall", **trouble, "lambda_g1v": 1.0, "lambda_g2v": 1.0}
@@ -52,6 +53,15 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def _status(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _wandb_status(run_dir: Path) -> str:
+    """The status the offline W&B run was finished with, read back with W&B's own reader."""
+    summary = {}
+    for record in _records(run_dir):
+        if record["type"] == "summary":
+            summary.update(record["summary"]["update"])
+    return summary["status"]
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +96,9 @@ def test_settings_at_their_limits_are_accepted(override):
 
 def test_a_crash_mid_run_is_recorded_failed(tiny_dataset, tmp_path):
     with pytest.raises(RuntimeError, match="boom in the loss"):
-        train(_config(tiny_dataset, call=3), tmp_path)
+        train(_config(tiny_dataset, logger="wandb", call=3), tmp_path)
     assert _status(tmp_path)["status"] == "failed" and _status(tmp_path)["error"] == "boom in the loss"
+    assert _wandb_status(tmp_path) == "failed"
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == [
         "step_00000001.pt",
         "step_00000002.pt",
@@ -105,8 +116,9 @@ def test_ctrl_c_checkpoints_marks_interrupted_and_resumes_to_the_same_weights(ti
 
 def test_a_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tiny_dataset, tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        train(_config(tiny_dataset, call=3, presses=2), tmp_path)
+        train(_config(tiny_dataset, logger="wandb", call=3, presses=2), tmp_path)
     assert _status(tmp_path)["status"] == "interrupted" and _status(tmp_path)["interrupted_at_step"] == 3
+    assert _wandb_status(tmp_path) == "interrupted"
     assert os.readlink(tmp_path / "checkpoints" / "last.pt") == "step_00000002.pt"
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 2
 
