@@ -55,7 +55,7 @@ def _is_main_process() -> bool:
 def claim_run_directory(directory: Path) -> Claim:
     """Create ``directory`` if needed and lock it for this process; refuse with one ``error:`` line (exit 1)
     when another live run holds it, leaving nothing behind."""
-    directory = directory.absolute()
+    directory = Path(os.path.abspath(directory))  # as Hydra spells the job's output_dir
     if directory in _CLAIMS:
         return _CLAIMS[directory]
     created = next((p for p in reversed((directory, *directory.parents)) if not p.exists()), None)
