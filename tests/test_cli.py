@@ -662,3 +662,16 @@ def test_os_errors_are_one_line_naming_the_path_and_the_cause(tiny_dataset, tmp_
     result = run("train.py", *tiny_data_args(data), *common, f"hydra.run.dir={tmp_path / 'eio'}")
     assert result.returncode == 1 and result.stderr == f"error: {data / 'data' / 'data2.npy'}: Input/output error\n"
     assert not (tmp_path / "eio").exists()  # refused before it started
+
+
+def test_ctrl_c_ends_the_run_interrupted_with_exit_status_130_and_it_resumes(tiny_dataset, tmp_path):
+    common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=4"]
+    pressed = run(
+        "train.py", *common, "loss._target_=test_run_status.TroubleAtCall", "+loss.call=2", "+loss.presses=1",
+        f"hydra.run.dir={tmp_path}", env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
+    assert pressed.returncode == 130 and pressed.stderr == "", pressed.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
+    assert f"stopped by SIGINT at step 2; run again with hydra.run.dir={tmp_path} to resume" in pressed.stdout
+    resumed = run("train.py", *common, f"hydra.run.dir={tmp_path}")
+    assert resumed.returncode == 0 and json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"

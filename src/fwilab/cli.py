@@ -128,7 +128,10 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
             )
         refused = False
         try:
-            return task(cfg)
+            result = task(cfg)
+            if not multirun and isinstance(result, dict) and result.get("status") == "interrupted":
+                raise SystemExit(130)  # stopped cleanly by Ctrl-C: a shell's `train && evaluate` stops too
+            return result
         except USER_ERRORS as error:
             refused = not multirun
             return _fail(error, multirun, "")
