@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -624,3 +625,53 @@ def test_gpu_check_refuses_without_a_gpu_and_reports_what_ran(tmp_path):
     }  # CPU: every GPU test skips
     text = (tmp_path / "gpu_report.md").read_text()
     assert "GPU tests: 0 passed, 0 failed, 7 skipped" in text and "Benchmark: no result" in text
+
+
+def test_a_run_refused_before_it_starts_leaves_no_directory(tmp_path):
+    """Settings that would train backwards are refused in one line, and the run directory Hydra made goes too;
+    a folder that existed before stays."""
+    env = {"FWILAB_DATA_DIR": str(tmp_path / "cache")}
+    refused = run("train.py", "trainer.grad_clip_norm=-1", cwd=tmp_path, env=env)  # outputs/train/<date>/<time>
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr == "error: trainer.grad_clip_norm=-1 must be a positive number (null: no clipping)\n"
+    assert list(tmp_path.iterdir()) == []  # no outputs/, and no data generated
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    refused = run("train.py", "loss.lambda_g1v=-1", f"hydra.run.dir={mine / 'run'}", cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and refused.stderr == "error: loss.lambda_g1v=-1 must not be negative\n"
+    assert mine.is_dir() and list(mine.iterdir()) == []
+    refused = run("train.py", "scheduler.warmup_steps=-5", f"hydra.run.dir={mine}", cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and "error: scheduler.warmup_steps=-5" in refused.stderr
+    assert mine.is_dir()
+
+
+def test_os_errors_are_one_line_naming_the_path_and_the_cause(tiny_dataset, tmp_path):
+    common = [*TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=2"]
+    (tmp_path / "file").write_text("")
+    where = tmp_path / "file" / "run"  # a file where the run directory should be
+    result = run("train.py", *tiny_data_args(tiny_dataset), *common, f"hydra.run.dir={where}")
+    assert result.returncode == 1 and result.stderr == f"error: {where}: Not a directory\n", result.stderr
+    run_dir = tmp_path / "run"
+    (run_dir / "metrics.json").mkdir(parents=True)  # a directory where a file should be, found mid-run
+    result = run("train.py", *tiny_data_args(tiny_dataset), *common, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 1 and result.stderr == f"error: {run_dir / 'metrics.json'}: Is a directory\n"
+    data = tmp_path / "data"  # the tiny set, with one file that even root cannot read (EIO)
+    shutil.copytree(tiny_dataset, data)
+    (data / "data" / "data2.npy").unlink()
+    (data / "data" / "data2.npy").symlink_to("/proc/self/mem")
+    result = run("train.py", *tiny_data_args(data), *common, f"hydra.run.dir={tmp_path / 'eio'}")
+    assert result.returncode == 1 and result.stderr == f"error: {data / 'data' / 'data2.npy'}: Input/output error\n"
+    assert not (tmp_path / "eio").exists()  # refused before it started
+
+
+def test_ctrl_c_ends_the_run_interrupted_with_exit_status_130_and_it_resumes(tiny_dataset, tmp_path):
+    common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=4"]
+    pressed = run(
+        "train.py", *common, "loss._target_=test_run_status.TroubleAtCall", "+loss.call=2", "+loss.presses=1",
+        f"hydra.run.dir={tmp_path}", env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
+    assert pressed.returncode == 130 and pressed.stderr == "", pressed.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
+    assert f"stopped by SIGINT at step 2; run again with hydra.run.dir={tmp_path} to resume" in pressed.stdout
+    resumed = run("train.py", *common, f"hydra.run.dir={tmp_path}")
+    assert resumed.returncode == 0 and json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"

@@ -57,6 +57,22 @@ class PreemptedOnce(WeightedL1L2):
         return super().forward(prediction, target)
 
 
+class HeldAtCall(WeightedL1L2):
+    """OpenFWI's loss, which at call ``call`` touches ``marker`` and then holds the run there until it is killed."""
+
+    def __init__(self, call: int, marker: str, **weights: float):
+        super().__init__(**weights)
+        self.call, self.marker, self.calls = call, Path(marker), 0
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.call:
+            self.marker.touch()
+            while True:
+                time.sleep(0.05)
+        return super().forward(prediction, target)
+
+
 def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
@@ -123,6 +139,54 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_datas
     resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in (run_dir / "train.log").read_text()
+    _assert_same_run(run_dir, reference_run)
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_second_run_in_a_live_runs_directory_is_refused_and_a_killed_ones_is_taken_over(
+    tiny_dataset, reference_run, tmp_path
+):
+    """One run per directory: the holder is named and nothing is written; after kill -9 the next run takes over."""
+    run_dir, marker = tmp_path / "run", tmp_path / "held"
+    holder = subprocess.Popen(
+        _command(
+            tiny_dataset, run_dir, "diagnostics.enabled=false", "loss._target_=test_reliability.HeldAtCall", "+loss.call=6",
+            f"+loss.marker={marker}",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "holder.err").open("w"),
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marker.exists() and holder.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), (tmp_path / "holder.err").read_text()
+    before = _files(run_dir)
+    second = subprocess.run(_command(tiny_dataset, run_dir, "seed=1"), capture_output=True, text=True, timeout=300)
+    assert holder.poll() is None  # still holding: held at step 6 until killed
+    assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
+    lock = json.loads((run_dir / ".fwilab.lock").read_text())
+    assert lock["pid"] == holder.pid and second.stderr == (
+        f"error: run directory {run_dir} is in use by pid {holder.pid} on {lock['host']} since {lock['since']} "
+        "(lock file .fwilab.lock); wait for it to end or choose another hydra.run.dir\n"
+    )
+    assert _files(run_dir) == before  # not one byte written: no .hydra/, config.yaml or train.log line
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    resumed = subprocess.run(
+        _command(tiny_dataset, run_dir, "diagnostics.enabled=false"), capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    log = (run_dir / "train.log").read_text()
+    assert (
+        f"took over the lock {run_dir / '.fwilab.lock'} from pid {holder.pid} on {lock['host']}, which is gone" in log
+    )
+    assert f"resuming from {run_dir / 'checkpoints' / 'step_00000005.pt'} at step 5" in log
+    assert not (run_dir / ".fwilab.lock").exists()
     _assert_same_run(run_dir, reference_run)
 
 

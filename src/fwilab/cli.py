@@ -1,30 +1,34 @@
-"""Glue between Hydra entry points and the library: run directory, one-line errors."""
+"""Glue between Hydra entry points and the library: run directory (one run each), one-line errors."""
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from fwilab.errors import FwilabError
-from fwilab.io import write_json
+from fwilab.errors import FwilabError, error_line
+from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
+from fwilab.training.record import record_failure
 
 log = logging.getLogger("fwilab")
 TORCHRUN_MULTIRUN = (
     "torchrun with -m would run the whole sweep in every process; start one torchrun per sweep point, "
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
+USER_ERRORS = (FwilabError, OmegaConfBaseException, HydraException, OSError, KeyboardInterrupt)
 
 
 def run_dir() -> Path:
@@ -32,18 +36,60 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def record_failure(directory: Path, message: str) -> None:
-    """Mark the job's ``metrics.json`` failed (a diverged or preempted run keeps its own status)."""
-    path = directory / "metrics.json"
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    if record.get("status") not in ("diverged", "preempted"):
-        record.update(status="failed", error=message)
-    write_json(path, record)
+@dataclass
+class Claim:
+    """This process's lock on a run directory, and the outermost folder it created for it (None: it existed)."""
+
+    lock: RunLock
+    created: Path | None
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+_CLAIMS: dict[Path, Claim] = {}
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun or a multi-task SLURM job (the one that writes the run directory), or a lone process."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
+
+
+def claim_run_directory(directory: Path) -> Claim:
+    """Create ``directory`` if needed and lock it for this process; refuse with one ``error:`` line (exit 1)
+    when another live run holds it, leaving nothing behind."""
+    directory = Path(os.path.abspath(directory))  # as Hydra spells the job's output_dir
+    if directory in _CLAIMS:
+        return _CLAIMS[directory]
+    created = next((p for p in reversed((directory, *directory.parents)) if not p.exists()), None)
+    try:
+        lock = RunLock(directory).acquire()
+    except (RunDirectoryInUse, OSError) as error:
+        print(f"error: {error_line(error)}", file=sys.stderr)
+        raise SystemExit(1) from None
+    _CLAIMS[directory] = Claim(lock, created)
+    return _CLAIMS[directory]
+
+
+def _release(claim: Claim, refused: bool) -> None:
+    """Unlock; a run refused before it started also removes the folders it created, when they hold only what
+    Hydra wrote (``.hydra/``, the job's log) and the lock, and never a folder that existed before."""
+    claim.lock.release()
+    _CLAIMS.pop(claim.lock.path.parent, None)
+    directory = claim.lock.path.parent
+    hydra_only = {".hydra", f"{HydraConfig.get().job.name}.log", LOCK_NAME}
+    if not refused or claim.created is None or not {p.name for p in directory.iterdir()} <= hydra_only:
+        return
+    shutil.rmtree(directory)
+    for parent in directory.parents:  # empty folders it created, up to the first one; a concurrent run's stay
+        if not parent.is_relative_to(claim.created) or any(parent.iterdir()):
+            break
+        parent.rmdir()
+
+
+class ClaimRunDirectory(Callback):
+    """Hydra callback: lock a single run's directory before Hydra writes ``.hydra/`` and the log into it."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _is_main_process():
+            claim_run_directory(Path(config.hydra.run.dir))
 
 
 def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
@@ -61,7 +107,8 @@ def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
 
 
 def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn a user-fixable error into one ``error: ...`` line and a non-zero exit.
+    """Run ``task`` holding its run directory's lock; a user-fixable error (an OS error and Ctrl-C included)
+    becomes one ``error: ...`` line and a non-zero exit. A run refused before it started leaves no directory.
 
     In a multirun any failed job (a user error, a divergence or a crash) is logged and marked in
     its ``metrics.json``, and the sweep goes on to the next job.
@@ -73,21 +120,39 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
         if multirun and "TORCHELASTIC_RUN_ID" in os.environ:
             print(f"error: {TORCHRUN_MULTIRUN}", file=sys.stderr)
             raise SystemExit(1)
+        claim = claim_run_directory(run_dir()) if HydraConfig.initialized() and _is_main_process() else None
+        if claim is not None and claim.lock.taken_over is not None:
+            dead = claim.lock.taken_over
+            log.warning(
+                "took over the lock %s from pid %s on %s, which is gone", claim.lock.path, dead["pid"], dead["host"]
+            )
+        refused = False
         try:
-            return task(cfg)
-        except (FwilabError, OmegaConfBaseException, HydraException) as error:
-            message = _first_line(error)
-            log.error("%s", message)
-            if multirun:
-                record_failure(run_dir(), message)
-                return None
-            print(f"error: {message}", file=sys.stderr)
-            raise SystemExit(1) from None
+            result = task(cfg)
+            if not multirun and isinstance(result, dict) and result.get("status") == "interrupted":
+                raise SystemExit(130)  # stopped cleanly by Ctrl-C: a shell's `train && evaluate` stops too
+            return result
+        except USER_ERRORS as error:
+            refused = not multirun
+            return _fail(error, multirun, "")
         except Exception as error:
             if not multirun:
                 raise
-            log.exception("job crashed; the sweep goes on")
-            record_failure(run_dir(), f"{type(error).__name__}: {_first_line(error)}")
-            return None
+            return _fail(error, multirun, f"{type(error).__name__}: ")
+        finally:
+            if claim is not None:
+                _release(claim, refused)
 
     return wrapper
+
+
+def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
+    """Report a failed job: in a multirun log it, mark it and go on; otherwise one ``error:`` line and exit."""
+    message = prefix + error_line(error)
+    if multirun and not isinstance(error, KeyboardInterrupt):  # Ctrl-C stops the whole sweep
+        log.error("job failed; the sweep goes on: %s", message, exc_info=bool(prefix))
+        record_failure(run_dir(), message)
+        return None
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None

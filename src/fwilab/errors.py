@@ -23,3 +23,13 @@ def require_whole(name: str, value: Any, minimum: int = 1, hint: str = "") -> No
     """Refuse ``value`` unless it is an integer (not a bool) of at least ``minimum``; the message names ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name}={value!r} must be a whole number of at least {minimum} {hint}".rstrip())
+
+
+def error_line(error: BaseException) -> str:
+    """The one line a user sees for ``error``: an OS error names its path and cause (strerror), others their first line."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename is not None else error.strerror
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.errors import DataError
+from fwilab.io import check_readable
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list
 def _open_array(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
+    check_readable(path)  # an unreadable file is an OS error (path and cause), not a corrupt one
     try:
         array = np.load(path, mmap_mode="r")
     except Exception as error:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fwilab.errors import CheckpointError
-from fwilab.io import atomic_write
+from fwilab.io import atomic_write, check_readable
 from fwilab.models import InversionNet
 
 
@@ -32,10 +32,17 @@ def _torch_load(path: Path, safe_types: list[type] | None = None) -> Any:
     """``torch.load`` with ``weights_only=True`` (plus ``safe_types``); a missing or damaged file is a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    check_readable(path)
     try:
         with torch.serialization.safe_globals(safe_types or []):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
+        blocked = re.search(r"GLOBAL ([\w.]+) was not an allowed global", str(error))
+        if blocked:
+            raise CheckpointError(
+                f"cannot read checkpoint {path}: it holds a {blocked[1]} object, which is not unpickled "
+                "(weights_only=True: only tensors and plain data are read, no pickled code runs)"
+            ) from None
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         unpickler = [line for line in lines if line.startswith("WeightsUnpickler error")]
         detail = unpickler[0] if unpickler else lines[0] if lines else type(error).__name__

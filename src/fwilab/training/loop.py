@@ -38,7 +38,8 @@ from tqdm import tqdm
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
-from fwilab.errors import ConfigError, require_whole
+from fwilab.errors import CheckpointError, ConfigError, error_line, require_whole
+from fwilab.io import atomic_write
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.models.build import build_model
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
@@ -106,6 +107,7 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.monitor={cfg.trainer.monitor!r} is not one of {MONITORED}")
     if cfg.trainer.keep_checkpoints < 1:
         raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
+    _check_signs(cfg)
     if cfg.diagnostics.enabled:
         check_diagnostics(cfg.diagnostics)
         if cfg.diagnostics.mode == "train" and cfg.trainer.get("distributed") and cfg.trainer.sync_batchnorm:
@@ -113,6 +115,20 @@ def check_settings(cfg: DictConfig) -> None:
                 "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
                 "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
             )
+
+
+def _check_signs(cfg: DictConfig) -> None:
+    """Values that would train backwards or silently do nothing: a negative clip scales every gradient by a
+    negative factor, a negative loss weight ascends that term."""
+    clip = cfg.trainer.get("grad_clip_norm")
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
+        raise ConfigError(f"trainer.grad_clip_norm={clip!r} must be a positive number (null: no clipping)")
+    require_whole("trainer.skip_nonfinite_steps", cfg.trainer.get("skip_nonfinite_steps", 0), minimum=0)
+    if cfg.scheduler.get("warmup_steps") is not None:
+        require_whole("scheduler.warmup_steps", cfg.scheduler.warmup_steps, minimum=0)
+    for key, weight in cfg.loss.items():
+        if str(key).startswith("lambda_") and isinstance(weight, (int, float)) and weight < 0:
+            raise ConfigError(f"loss.{key}={weight!r} must not be negative")
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
@@ -246,18 +262,32 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
                         state.step,
                         run_dir,
                     )
+                    if preemption.requested == "SIGINT":
+                        return _close(run, "interrupted", interrupted_at_step=state.step)
                     return _close(run, "preempted", preempted_at_step=state.step, preempted_by=preemption.requested)
     except TrainingDiverged as error:
         _close(run, "diverged", error=str(error))
         raise
-    except BaseException:
-        run.logger.finish("failed")
+    except BaseException as error:
+        _record_end(run, error)
         raise
     finally:
         progress.close()
         if run.snapshots is not None:
             run.snapshots.close()
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
+
+
+def _record_end(run: Run, error: BaseException) -> None:
+    """A run ended by an exception says so: ``interrupted`` on a second Ctrl-C (the last checkpoint resumes
+    it), else ``failed`` with the error line. Failing to write that (a full disk) is logged, never masks the error."""
+    status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    try:
+        facts = {"interrupted_at_step": run.state.step} if status == "interrupted" else {"error": error_line(error)}
+        run.record.save(status=status, **facts)
+    except OSError as failure:
+        log.error("cannot record the run's status %s: %s", status, error_line(failure))
+    run.logger.finish(status)
 
 
 def _stop_requested(run: Run, preemption: PreemptionWatch) -> bool:
@@ -329,8 +359,8 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
 def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
     """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
     trainer, main = cfg.trainer, context.is_main
-    _open_run_directory(cfg, run_dir, main)
     check_settings(cfg)
+    _open_run_directory(run_dir, main)
     seed_everything(cfg.seed)
     data = build_data(cfg.data)
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
@@ -366,6 +396,10 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
         config=OmegaConf.to_container(cfg, resolve=True),
     )
     _resume_or_start(run, trainer.resume)
+    if main:  # the run starts here: until now a refused run has written nothing into its directory
+        atomic_write(
+            run_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(cfg, resolve=True).encode())
+        )
     facts = run.record.data
     log.info(
         f"{facts['model']} ({facts['parameters']:,} parameters) on {context.device}: {len(data.train)} train / "
@@ -422,13 +456,12 @@ def _probe_snapshots(
     return ActivationSnapshots(model, data.normalizer.seismic(seismic.to(device)), velocity, data.normalizer, settings)
 
 
-def _open_run_directory(cfg: DictConfig, run_dir: Path, main: bool) -> None:
+def _open_run_directory(run_dir: Path, main: bool) -> None:
     if not main:
         logging.getLogger("fwilab").setLevel(logging.WARNING)  # rank 0 reports for everyone
         return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     except OSError as error:
         raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
 
@@ -469,9 +502,13 @@ def _resume_or_start(run: Run, resume: str | None) -> None:
     A run that does not continue the newest checkpoint here moves the folder's checkpoints aside
     (and says where): they belong to another timeline.
     """
-    newest = run.checkpoints.latest()
-    path = newest if resume in (None, "auto") else None if resume == "never" else Path(str(resume))
-    saved = load_checkpoint(path) if path is not None else None
+    if resume in (None, "auto"):
+        newest, saved = _newest_intact(run.checkpoints, run.context.is_main)
+        path = newest
+    else:
+        newest = run.checkpoints.latest()
+        path = None if resume == "never" else Path(str(resume))
+        saved = load_checkpoint(path) if path is not None else None
     run.context.broadcast_from_main(None)  # every rank has read it before rank 0 moves anything
     if run.context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
         moved = run.checkpoints.move_aside()
@@ -485,3 +522,21 @@ def _resume_or_start(run: Run, resume: str | None) -> None:
     if saved is not None:
         run.restore(saved, path)
         log.info("resuming from %s at step %d", path, run.state.step)
+
+
+def _newest_intact(checkpoints: CheckpointDirectory, main: bool) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest step checkpoint that reads, and its content. A damaged newer one (a truncated file) is renamed
+    ``*.pt.damaged`` (by rank 0) with a warning, so the run continues the intact one and retention never counts it."""
+    files = checkpoints.step_files()
+    for index in reversed(range(len(files))):
+        try:
+            return files[index], load_checkpoint(files[index])
+        except CheckpointError as error:
+            if index == 0:
+                raise CheckpointError(f"{error}; no intact checkpoint before it in {checkpoints.folder}") from None
+            log.warning(
+                "%s; moved to %s.damaged, resuming from the newest intact one before it", error, files[index].name
+            )
+            if main:
+                files[index].rename(files[index].with_name(files[index].name + ".damaged"))
+    return None, None

@@ -2,7 +2,8 @@
 
 Watched signals: SIGTERM, SIGUSR1 (plain SLURM's ``--signal=USR1@N``) and submitit's preemption
 signal (``SUBMITIT_PREEMPT_SIGNAL``, USR2 by default; hydra-submitit-launcher asks SLURM for it
-``signal_delay_s`` before the time limit). Inside the ``with`` block they only set ``requested``.
+``signal_delay_s`` before the time limit). Inside the ``with`` block they only set ``requested``;
+so does a first Ctrl-C (SIGINT: the run ends ``interrupted``, resumable), a second one raises.
 After the run has checkpointed and marked itself preempted, ``hand_over`` gives the signal to the
 handler the process had before: under submitit that handler requeues the job (and exits), so the
 requeued job resumes in the same run directory. Without one, the program ends normally.
@@ -41,10 +42,17 @@ class PreemptionWatch:
         self.requested = signal.Signals(number).name
         log.warning("%s received: saving a checkpoint after this step, then stopping", self.requested)
 
+    def _interrupt(self, number: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
+        self.requested = "SIGINT"
+        log.warning("Ctrl-C: saving a checkpoint after this step, then stopping (Ctrl-C again stops now)")
+
     def __enter__(self) -> PreemptionWatch:
         if threading.current_thread() is threading.main_thread():
             for number in preemption_signals():
                 self._previous[number] = signal.signal(number, self._handle)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored (nohup, &)
+                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
     def __exit__(
@@ -67,7 +75,7 @@ def hand_over(signal_name: str) -> None:
 
 
 def ignore_preemption_signals(worker_id: int) -> None:
-    """DataLoader ``worker_init_fn``: a signal sent to the whole process group (scancel, a terminal)
+    """DataLoader ``worker_init_fn``: a signal sent to the whole process group (scancel, a terminal's Ctrl-C)
     must reach the trainer's handler, not kill the workers it still needs for its last step."""
-    for number in preemption_signals():
+    for number in (*preemption_signals(), signal.SIGINT):
         signal.signal(number, signal.SIG_IGN)

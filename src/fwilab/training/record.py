@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,16 @@ class RunRecord:
         if self.path is not None:
             write_json(self.path, self.data)
         return self.data
+
+
+def record_failure(directory: Path, message: str) -> None:
+    """Mark ``directory/metrics.json`` failed for an error the run did not record itself (one before it
+    started, or after it ended); a diverged, preempted, interrupted or failed run keeps its own status."""
+    path = directory / "metrics.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if record.get("status") not in ("diverged", "preempted", "interrupted", "failed"):
+        record.update(status="failed", error=message)
+    write_json(path, record)
 
 
 class IntervalMeter:
