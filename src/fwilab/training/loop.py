@@ -33,7 +33,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
@@ -41,6 +40,7 @@ from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError, require_whole
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.models.build import build_model
+from fwilab.progress import Progress, format_duration
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import (
     CheckpointDirectory,
@@ -221,15 +221,15 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     run = _build_run(cfg, run_dir, context)
     state, plan = run.state, run.plan
     batches = run.source.after(state.step)
-    progress = tqdm(total=plan.total_steps, initial=state.step, desc="train", unit="step", disable=None)
+    progress = Progress(plan.total_steps, "train", unit="step", initial=state.step, log_lines=False)
     try:
-        with PreemptionWatch() as preemption:
+        with PreemptionWatch() as preemption, progress:
             while state.step < plan.total_steps:
                 state.step += 1
                 epoch, seismic, velocity = next(batches)
                 lr = train_step(run, seismic, velocity)
                 if plan.logs(state.step):
-                    _log_interval(run, progress, lr)
+                    _log_interval(run, progress, epoch, lr)
                 progress.update(1)
                 stopping = _stop_requested(run, preemption)
                 snapshotting = run.snapshots is not None and (
@@ -254,7 +254,6 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         run.logger.finish("failed")
         raise
     finally:
-        progress.close()
         if run.snapshots is not None:
             run.snapshots.close()
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
@@ -268,16 +267,33 @@ def _stop_requested(run: Run, preemption: PreemptionWatch) -> bool:
     return run.context.any(preemption.requested is not None)
 
 
-def _log_interval(run: Run, progress: tqdm, lr: float) -> None:
-    """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's)."""
+def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
+    """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's).
+
+    Also one log line, terminal or not, so a cluster's log file shows the run moving between validations.
+    """
     run.guard.check()
     loss_sum = run.context.all_reduce_sum(run.meter.loss_sum.clone()).item() / run.context.world_size
     mean_loss, samples_per_s = run.meter.close_interval(loss_sum)
-    step = run.state.step
+    step, total = run.state.step, run.plan.total_steps
     run.record.data["train_loss"].append([step, mean_loss])
     run.record.data["train_throughput"].append([step, samples_per_s])
     run.logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
+    elapsed = run.record.elapsed_s()
+    steps_done = step - progress.initial  # in this process: the rate includes validations and snapshots
+    remaining = (total - step) * (time.perf_counter() - progress.started) / max(steps_done, 1)
+    log.info(
+        "step %d/%d epoch %d: loss %.4f  lr %.3g  %.1f samples/s  elapsed %s  remaining %s",
+        step,
+        total,
+        epoch,
+        mean_loss,
+        lr,
+        samples_per_s,
+        format_duration(elapsed),
+        format_duration(remaining),
+    )
 
 
 def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> None:
