@@ -152,10 +152,6 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
         ("logger.backend=tensorboard", "logger.backend='tensorboard' is not 'wandb' or 'none'"),
         ("trainer.monitor=psnr", "trainer.monitor='psnr' is not one of"),
         (
-            "trainer=ddp diagnostics.mode=train",
-            "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots",
-        ),
-        (
             "diagnostics.types=[] diagnostics.patterns=[nothing.here]",
             "diagnostics: no module of ReconstructionNet matches",
         ),

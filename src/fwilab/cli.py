@@ -21,10 +21,25 @@ from fwilab.errors import FwilabError
 from fwilab.io import write_json
 
 log = logging.getLogger("fwilab")
+DATA_PARALLEL_CONFIGS = ("train",)  # the tasks torchrun may start several times: one run, data-parallel
 TORCHRUN_MULTIRUN = (
     "torchrun with -m would run the whole sweep in every process; start one torchrun per sweep point, "
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
+
+
+def refuse_several_processes(task: str) -> None:
+    """A single-process task started by torchrun stops with one line before any work.
+
+    Only training is data-parallel; N copies of any other task would write the same files N times.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        print(
+            f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with python, once",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
 
 
 def run_dir() -> Path:
@@ -51,6 +66,7 @@ def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
 
     @functools.wraps(main)
     def wrapper() -> int:
+        refuse_several_processes(Path(sys.argv[0]).name)
         try:
             return main()
         except FwilabError as error:
@@ -73,6 +89,9 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
         if multirun and "TORCHELASTIC_RUN_ID" in os.environ:
             print(f"error: {TORCHRUN_MULTIRUN}", file=sys.stderr)
             raise SystemExit(1)
+        config_name = HydraConfig.get().job.config_name if HydraConfig.initialized() else None
+        if config_name not in DATA_PARALLEL_CONFIGS:
+            refuse_several_processes(config_name or task.__name__)
         try:
             return task(cfg)
         except (FwilabError, OmegaConfBaseException, HydraException) as error:

@@ -15,6 +15,7 @@ after the current step and stop; under submitit the job is then requeued and res
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -189,6 +190,8 @@ class Run:
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
     context = init_distributed(cfg.trainer)
+    cfg = copy.deepcopy(cfg)  # the caller's config stays as given
+    cfg.trainer.distributed = context.active  # what ``auto`` became: config.yaml and the checks see the real run
     try:
         record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
     finally:
