@@ -186,7 +186,7 @@ def _log_to_wandb(matrix: CKAMatrix, cfg: DictConfig, run_dir: Path) -> None:
         run = init_wandb_run(
             cfg.logger,
             run_dir,
-            job_type="compare_representations",
+            "compare_representations",
             name=f"CKA {matrix.name_a} vs {matrix.name_b}",
             group=cfg.logger.get("group"),
             config={"a": str(cfg.a), "b": str(cfg.b), "samples": matrix.samples, "split": cfg.split},

@@ -55,7 +55,7 @@ from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.performance import FastPath, resolve_fast_path
 from fwilab.training.preemption import PreemptionWatch, hand_over
-from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
+from fwilab.training.record import HIGHER_IS_BETTER, MONITORED, IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
 from fwilab.training.validation import evaluate
@@ -338,7 +338,10 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
         best = run.checkpoints.folder / "best.pt"
         if run.context.is_main and best.is_file():
             weights = export_weights(best, run.checkpoints.folder / "best_weights.pt")
-            run.logger.log_checkpoint(weights, f"{type(run.state.model).__name__}-best")
+            name = f"model-{record['wandb_run_id']}"  # one artifact per run; its versions are that run's
+            run.logger.log_checkpoint(
+                weights, name, ["best", "latest"], {"monitor": run.record.monitor, **record["best"]}
+            )
     elif status == "diverged":
         run.logger.log_summary({"status": status, "error": facts["error"]})
     run.logger.finish(status)
@@ -395,7 +398,10 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
         run.snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
     run.logger = RunLogger()
     if main:
-        run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=facts["wandb_run_id"]))
+        best_summaries = {f"val/{key}": "max" if key in HIGHER_IS_BETTER else "min" for key in MONITORED}
+        run.logger = BackgroundLogger(
+            build_logger(cfg, run_dir, "train", run_id=facts["wandb_run_id"], best_summaries=best_summaries)
+        )
     return run
 
 
