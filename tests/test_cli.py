@@ -411,8 +411,10 @@ def test_compare_representations_writes_a_heat_map_and_a_wandb_table(default_sty
     report = json.loads((out / "cka.json").read_text())
     assert report["samples"] == 4 and report["rows"] == report["columns"] and np.allclose(np.diag(report["cka"]), 1.0)
     assert Image.open(out / "cka.png").size[0] > 500
-    history = [r["history"]["item"] for r in _records(out) if r["type"] == "history"]
+    records = _records(out)
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert history[0]["cka/table._type"] == "table-file" and history[0]["cka/heat_map._type"] == "image-file"
+    assert [r["run"]["job_type"] for r in records if r["type"] == "run"] == ["compare_representations"]
     missing = run("compare_representations.py", f"a={tmp / 'nowhere'}", f"b={run_dir}", f"hydra.run.dir={tmp / 'cka2'}")
     assert missing.returncode == 1
     assert (

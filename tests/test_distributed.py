@@ -12,7 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, compose_train
+from fwilab.errors import ConfigError
+from fwilab.training.distributed import init_distributed
+from fwilab.training.loop import check_settings
 from fwilab.training.sampler import ResumableShuffleSampler
 
 
@@ -33,6 +36,7 @@ def test_ranks_split_each_global_batch_of_the_single_process_order():
 def _args(data_root: Path, run_dir: Path) -> list[str]:
     data = ["data=curvefault_a", f"data.root={data_root}", "data.train_split=train.txt", "data.val_split=val.txt"]
     model = ["model=reconstruction", "model.base_channels=8", "trainer.device=cpu", "trainer.max_steps=6"]
+    model.append("trainer.precision=fp32")  # compared with one process to rounding: auto may pick bf16 on this CPU
     optimizer = ["optimizer=adam", "+optimizer.eps=1.0", "lr=0.05", "weight_decay=0.0", "scheduler=constant"]
     logging = ["trainer.log_every_steps=2", "trainer.val_every_steps=3", "logger=none", "diagnostics.every_n_steps=3"]
     return [*data, *model, *optimizer, *logging, f"hydra.run.dir={run_dir}"]
@@ -201,3 +205,60 @@ def test_torchrun_with_a_multirun_is_refused_in_one_line(one_sample_repeated, tm
     assert result.returncode != 0
     assert result.stderr.count("error: torchrun with -m would run the whole sweep in every process") == 2
     assert not (tmp_path / "0" / "metrics.json").exists()
+
+
+def test_distributed_false_refuses_several_processes_and_auto_takes_one_alone(monkeypatch):
+    trainer = compose_train("trainer.device=cpu", "trainer.distributed=false").trainer
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="WORLD_SIZE=2 .* with trainer.distributed=false: each would train alone"):
+        init_distributed(trainer)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not init_distributed(compose_train("trainer.device=cpu").trainer).active
+    with pytest.raises(ConfigError, match="trainer.distributed='yes' must be auto, true or false"):
+        init_distributed(compose_train("trainer.device=cpu", "trainer.distributed=yes").trainer)
+
+
+def test_train_mode_snapshots_with_synchronized_batchnorm_are_refused_when_data_parallel():
+    with pytest.raises(ConfigError, match="diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots"):
+        check_settings(compose_train("trainer.distributed=true", "diagnostics.mode=train"))
+
+
+@pytest.mark.slow
+def test_torchrun_without_trainer_ddp_is_one_data_parallel_run(one_sample_repeated, tmp_path):
+    result = subprocess.run(
+        [*TORCHRUN, str(ROOT / "scripts" / "train.py"), "trainer.batch_size=4", *_args(one_sample_repeated, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["world_size"] == 2 and record["batch_size"] == 8
+    assert record["total_steps"] == 6 and [step for step, _ in record["train_loss"]] == [2, 4, 6]
+    log = (tmp_path / "train.log").read_text()
+    assert log.count("val MAE") == 2 and log.count("batch 4 x 2 process(es)") == 1  # rank 0 writes, once
+    assert "distributed: true" in (tmp_path / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("train.py", ["trainer.distributed=false"], "error: WORLD_SIZE=2 (torchrun or SLURM started 2 processes)"),
+        ("evaluate.py", ["checkpoint=missing.pt"], "error: evaluate runs in one process, but torchrun started"),
+    ],
+)
+def test_torchrun_is_refused_in_one_line_before_any_work(one_sample_repeated, tmp_path, script, args, message):
+    run_args = _args(one_sample_repeated, tmp_path / "run") if script == "train.py" else [f"hydra.run.dir={tmp_path}"]
+    result = subprocess.run(
+        [*TORCHRUN, str(ROOT / "scripts" / script), *args, *run_args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode != 0 and message in result.stderr
+    frames = [line for line in result.stderr.splitlines() if line.strip().startswith('File "')]
+    assert not [
+        frame for frame in frames if "torch/distributed" not in frame and "<frozen" not in frame
+    ]  # torchrun's own
+    assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("checkpoints"))

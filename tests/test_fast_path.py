@@ -9,7 +9,8 @@ from fwilab.training.batches import prefetch_to_device
 from fwilab.training.loop import train
 from fwilab.training.performance import resolve_fast_path
 
-FAST = ["trainer.max_steps=6", "logger=none", "diagnostics=off", "trainer.log_every_steps=1"]
+# fp32 pinned: these runs are compared with each other, bit for bit or to rounding (auto may pick bf16 on this CPU)
+FAST = ["trainer.precision=fp32", "trainer.max_steps=6", "logger=none", "diagnostics=off", "trainer.log_every_steps=1"]
 
 
 def _weights(run_dir):
@@ -22,19 +23,51 @@ def plain_run(tiny_dataset, tmp_path_factory):
     return run_dir, train(tiny_train_config(tiny_dataset, *FAST), run_dir)
 
 
-def test_auto_is_the_plain_path_on_cpu(tiny_dataset):
-    cfg = tiny_train_config(tiny_dataset)
+def _fake_cpu(monkeypatch, avx512_bf16: bool, amx: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+
+
+@pytest.mark.parametrize(
+    "avx512_bf16, amx, precision, choice",
+    [
+        (False, False, "fp32", "auto: this CPU would emulate bf16 (no AVX512-BF16 or AMX)"),
+        (True, False, "bf16", "auto: this CPU computes bf16 natively (AVX512-BF16)"),
+        (True, True, "bf16", "auto: this CPU computes bf16 natively (AMX)"),
+    ],
+)
+def test_auto_on_cpu_is_eager_with_bf16_only_where_the_cpu_computes_it(
+    tiny_dataset, monkeypatch, avx512_bf16, amx, precision, choice
+):
     from fwilab.data.build import build_data
 
+    cfg = tiny_train_config(tiny_dataset)
+    _fake_cpu(monkeypatch, avx512_bf16, amx)
     fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train)
     assert (
         fast.precision,
+        fast.precision_choice,
         fast.channels_last,
         fast.compile,
         fast.data_on_device,
         fast.storage_dtype,
         fast.loader_workers,
-    ) == ("fp32", False, False, False, "float32", 0)
+    ) == (precision, choice, False, False, False, "float32", 0)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the check: nothing is assumed
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train).precision == "fp32"
+
+
+def test_the_start_line_shows_the_precision_and_why(tiny_dataset, tmp_path, monkeypatch, caplog):
+    _fake_cpu(monkeypatch, True, False)
+    with caplog.at_level("INFO", logger="fwilab"):
+        record = train(tiny_train_config(tiny_dataset, *FAST[1:4], "trainer.max_steps=2"), tmp_path)
+    assert record["status"] == "completed"
+    [start] = [r.getMessage() for r in caplog.records if "parameters) on cpu" in r.getMessage()]
+    assert (
+        "precision='bf16'" in start
+        and "precision_choice='auto: this CPU computes bf16 natively (AVX512-BF16)'" in start
+    )
 
 
 @pytest.mark.parametrize(

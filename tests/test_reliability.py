@@ -85,6 +85,7 @@ def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
         "model.base_channels=8",
         "trainer.batch_size=4",
         "trainer.device=cpu",
+        "trainer.precision=fp32",  # resumed runs are compared bit for bit with the reference (auto may pick bf16)
         f"trainer.max_steps={STEPS}",
         "trainer.checkpoint_every_steps=1",
         "trainer.val_every_steps=8",

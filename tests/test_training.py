@@ -127,7 +127,7 @@ def test_best_checkpoint_follows_the_monitored_metric(tiny_dataset, tmp_path):
 
 
 def test_same_seed_same_losses(tiny_dataset, tmp_path):
-    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4")
+    cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4", "trainer.precision=fp32")  # compared exactly
     first = train(cfg, tmp_path / "a")["train_loss"]
     assert train(cfg, tmp_path / "b")["train_loss"] == first
 
@@ -151,10 +151,6 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
         ("optimizer.betas=[0.9]", r"optimizer.betas=\[0.9\] must be two numbers in \[0, 1\)"),
         ("logger.backend=tensorboard", "logger.backend='tensorboard' is not 'wandb' or 'none'"),
         ("trainer.monitor=psnr", "trainer.monitor='psnr' is not one of"),
-        (
-            "trainer=ddp diagnostics.mode=train",
-            "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots",
-        ),
         (
             "diagnostics.types=[] diagnostics.patterns=[nothing.here]",
             "diagnostics: no module of ReconstructionNet matches",

@@ -1,6 +1,7 @@
 """W&B runs, read back from the offline .wandb file with W&B's own reader; local PNGs; no-network fallback."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ import torch
 from omegaconf import open_dict
 from torch import nn
 
-from conftest import tiny_train_config
+from conftest import compose_train, tiny_train_config
+from fwilab.experiments.dashboard import build_report, load_specification, publish, sweep_facts
 from fwilab.logging.run_logger import FanOutLogger, RunLogger, image_file_name
 from fwilab.training.loop import train
 
@@ -87,7 +89,7 @@ def test_offline_run_identity_config_summary_and_artifact(offline_run):
     records = _records(run_dir)
     [run] = [r["run"] for r in records if r["type"] == "run"]
     assert run["config"]["update"]["optimizer"]["_target_"] == "torch.optim.AdamW"
-    assert {"ReconstructionNet", "adamw", "lr=0.001", "curvefault_a", "smoke"} <= set(run["tags"])
+    assert run["tags"] == ["ReconstructionNet", "adamw", "curvefault_a", "smoke"]  # names; lr is in the config
     summary = {}
     for r in records:
         if r["type"] == "summary":
@@ -176,3 +178,59 @@ def test_image_file_names():
     assert image_file_name("activations/enc.3/montage") == "enc.3_montage.png"
     assert image_file_name("velocity/sample0") == "velocity_sample0.png"
     assert image_file_name("activations/a b/pca") == "a_b_pca.png"
+
+
+def test_wandb_run_follows_its_users_conventions(tiny_dataset, tmp_path, monkeypatch, caplog):
+    """Project and entity from the environment, job type, one model artifact per run, best summaries, the console."""
+    monkeypatch.setenv("WANDB_PROJECT", "seismic-team")
+    monkeypatch.setenv("WANDB_ENTITY", "lab")
+    cfg = tiny_train_config(
+        tiny_dataset, "trainer.max_steps=8", "trainer.val_every_steps=2", "lr=0.05", "diagnostics=off"
+    )
+    console = logging.StreamHandler(sys.stdout)  # what Hydra's job logging does
+    logging.getLogger("fwilab").addHandler(console)
+    try:
+        with caplog.at_level(logging.INFO, logger="fwilab"):
+            record = train(cfg, tmp_path)
+    finally:
+        logging.getLogger("fwilab").removeHandler(console)
+    records = _records(tmp_path)
+    [run] = [r["run"] for r in records if r["type"] == "run"]
+    assert (run["project"], run["entity"], run["job_type"]) == ("seismic-team", "lab", "train")
+    [artifact] = [r["artifact"] for r in records if r["type"] == "artifact"]
+    assert artifact["name"] == f"model-{record['wandb_run_id']}" and sorted(artifact["aliases"]) == ["best", "latest"]
+    assert json.loads(artifact["metadata"]) == {"monitor": "mae", **record["best"]}
+    history = [r["history"]["item"] for r in records if r["type"] == "history" and "val/mae" in r["history"]["item"]]
+    assert len(history) == 4
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"]["update"])
+    for metric, best in (("mae", min), ("rmse", min), ("mae_ms", min), ("ssim", max)):
+        assert summary[f"val/{metric}"] == {best.__name__: best(item[f"val/{metric}"] for item in history)}
+    console_lines = "".join(r["output_raw"]["line"] for r in records if r["type"] == "output_raw")
+    assert "step 8/8 epoch 1: loss" in console_lines and "val MAE" in console_lines
+
+
+def test_the_command_line_names_the_project_over_the_environment(monkeypatch):
+    monkeypatch.setenv("WANDB_PROJECT", "from-env")
+    monkeypatch.delenv("WANDB_ENTITY", raising=False)
+    assert (compose_train().logger.project, compose_train().logger.entity) == ("from-env", None)
+    assert compose_train("logger.project=mine", "logger.entity=me").logger.project == "mine"
+    monkeypatch.delenv("WANDB_PROJECT")
+    assert compose_train().logger.project == "fwilab"
+
+
+def test_dashboard_takes_a_single_run_directory(offline_run, tmp_path):
+    run_dir, record = offline_run
+    [run] = [r["run"] for r in _records(run_dir) if r["type"] == "run"]
+    facts = sweep_facts(run_dir)
+    assert facts.project == run["project"]
+    publish(build_report(facts, "one run"), tmp_path / "report.json", dry_run=True)
+    report = load_specification(tmp_path / "report.json")
+    [filters] = {runset.filters for block in report.blocks for runset in getattr(block, "runsets", [])}
+    assert filters == f"Metric(\"ID\") == '{run['run_id']}'"  # W&B's form of ID = '<run id>'
+    panels = [panel for block in report.blocks for panel in getattr(block, "panels", []) if hasattr(panel, "y")]
+    lines = {panel.title: [getattr(y, "name", y) for y in panel.y] for panel in panels}
+    assert lines["effective_rank"] == ["activations/enc.0/effective_rank"] and lines["validation MAE"] == ["val/mae"]
+    assert facts.velocity_keys == ["velocity/sample0", "velocity/sample1"]

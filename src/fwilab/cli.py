@@ -24,11 +24,26 @@ from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import record_failure
 
 log = logging.getLogger("fwilab")
+DATA_PARALLEL_CONFIGS = ("train",)  # the tasks torchrun may start several times: one run, data-parallel
 TORCHRUN_MULTIRUN = (
     "torchrun with -m would run the whole sweep in every process; start one torchrun per sweep point, "
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
 USER_ERRORS = (FwilabError, OmegaConfBaseException, HydraException, OSError, KeyboardInterrupt)
+
+
+def refuse_several_processes(task: str) -> None:
+    """A single-process task started by torchrun stops with one line before any work.
+
+    Only training is data-parallel; N copies of any other task would write the same files N times.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        print(
+            f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with python, once",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
 
 
 def run_dir() -> Path:
@@ -85,9 +100,12 @@ def _release(claim: Claim, refused: bool) -> None:
 
 
 class ClaimRunDirectory(Callback):
-    """Hydra callback: lock a single run's directory before Hydra writes ``.hydra/`` and the log into it."""
+    """Hydra callback: before Hydra writes ``.hydra/`` and the log into a single run's directory, refuse a
+    single-process task that torchrun started several times, and lock the directory."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.job.config_name not in DATA_PARALLEL_CONFIGS:  # before anything is created or locked
+            refuse_several_processes(config.hydra.job.config_name)
         if _is_main_process():
             claim_run_directory(Path(config.hydra.run.dir))
 
@@ -97,6 +115,7 @@ def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
 
     @functools.wraps(main)
     def wrapper() -> int:
+        refuse_several_processes(Path(sys.argv[0]).name)
         try:
             return main()
         except FwilabError as error:

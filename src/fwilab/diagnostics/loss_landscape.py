@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from fwilab.plotting import figure_to_rgb
+from fwilab.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ def loss_surface(
     surface = np.empty(grid[0].shape)
     model.eval()
     try:
-        for index in np.ndindex(surface.shape):
-            for k, parameter in enumerate(parameters):
-                parameter.copy_(origin[k])
-                for axis, direction in enumerate(directions):
-                    parameter.add_(direction[k], alpha=float(grid[axis][index]))
-            surface[index] = loss_at(model, batches, criterion)
+        with Progress(surface.size, f"{len(directions)}-D loss surface", unit="points") as progress:
+            for index in np.ndindex(surface.shape):
+                for k, parameter in enumerate(parameters):
+                    parameter.copy_(origin[k])
+                    for axis, direction in enumerate(directions):
+                        parameter.add_(direction[k], alpha=float(grid[axis][index]))
+                surface[index] = loss_at(model, batches, criterion)
+                progress.update()
     finally:
         for parameter, value in zip(parameters, origin):
             parameter.copy_(value)

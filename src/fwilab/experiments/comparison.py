@@ -151,7 +151,7 @@ def bar_chart(report: dict[str, Any], path: Path) -> np.ndarray:
 
 def _log_to_wandb(config: DictConfig, sweep_dir: Path, report: dict[str, Any], chart: np.ndarray) -> None:
     run = init_wandb_run(
-        config.logger, sweep_dir, group=sweep_group(sweep_dir), name="baseline_comparison", job_type="report"
+        config.logger, sweep_dir, "comparison", group=sweep_group(sweep_dir), name="baseline_comparison"
     )
     columns = [
         "model",

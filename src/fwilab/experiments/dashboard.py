@@ -1,6 +1,6 @@
-"""A W&B report for one sweep, built with W&B's own ``wandb-workspaces`` library (dashboard.py).
+"""A W&B report for one sweep or one run, built with W&B's own ``wandb-workspaces`` library (dashboard.py).
 
-The report reads the sweep directory (``load_jobs``), so it knows the swept keys, the hooked
+The report reads the sweep directory, or a single run directory as review.py does (``review_jobs``), so it knows the swept keys, the hooked
 layers and the pictures without asking W&B. It holds: validation MAE / SSIM and training-loss
 curves (runs grouped by the swept model or optimizer), a parallel-coordinates panel from the swept
 keys to the best MAE, the baseline comparison when the sweep has one, one chart per activation
@@ -26,7 +26,8 @@ import wandb_workspaces.reports.v2 as wr
 from wandb_workspaces.reports.v2 import internal
 
 from fwilab.errors import DataError
-from fwilab.experiments.summary import Job, load_jobs, varying_keys
+from fwilab.experiments.review import review_jobs
+from fwilab.experiments.summary import Job, varying_keys
 from fwilab.io import atomic_write
 from fwilab.logging.run_logger import read_statistics
 from fwilab.logging.wandb_run import sweep_group
@@ -48,6 +49,11 @@ class SweepFacts:
     statistics: dict[str, list[str]]  # statistic -> hooked layers that report it
     comparison_markdown: str | None
     velocity_keys: list[str]
+    filters: str | None = None  # which W&B runs the panels show; None: the runs of ``group``
+
+    @property
+    def run_filter(self) -> str:
+        return self.filters or f"Group = '{self.group}'"
 
 
 def group_facts(group: str, project: str, entity: str) -> SweepFacts:
@@ -56,28 +62,38 @@ def group_facts(group: str, project: str, entity: str) -> SweepFacts:
 
 
 def sweep_facts(sweep_dir: str | Path) -> SweepFacts:
-    """The W&B group, project, swept config keys, layers and pictures of the sweep in ``sweep_dir``."""
+    """The W&B group, project, swept config keys, layers and pictures of the sweep in ``sweep_dir``.
+
+    A single run directory (one holding ``metrics.json``) gives the report of that one W&B run.
+    """
     sweep_dir = Path(sweep_dir)
-    jobs = load_jobs(sweep_dir)
+    found = review_jobs(sweep_dir)
+    jobs, job_dirs = [job for job, _ in found], [directory for _, directory in found]
     logger = jobs[0].config.get("logger") or {}
     columns = [_config_key(job_key, jobs) for job_key in sorted(varying_keys(jobs))]
     columns = [column for column in columns if column is not None]
     grouping = next((column for key in GROUPING_KEYS for column in columns if column.split(".", 1)[0] == key), None)
     comparison = sweep_dir / "comparison.md"
+    single_run = (sweep_dir / "metrics.json").is_file()
+    run_id = jobs[0].metrics.get("wandb_run_id")
+    if single_run and not run_id:
+        raise DataError(f"{sweep_dir / 'metrics.json'} names no W&B run (wandb_run_id)")
     return SweepFacts(
-        group=logger.get("group") or sweep_group(sweep_dir.resolve()),
+        group=f"run-{run_id}" if single_run else logger.get("group") or sweep_group(sweep_dir.resolve()),
         project=logger.get("project") or "fwilab",
         entity=logger.get("entity") or "",
         columns=columns,
         grouping=grouping,
-        statistics=_layer_statistics(sweep_dir),
+        statistics=_layer_statistics(job_dirs),
         comparison_markdown=comparison.read_text() if comparison.is_file() else None,
         velocity_keys=sorted(
             {
                 f"velocity/{path.stem.removeprefix('velocity_')}"
-                for path in sweep_dir.glob("*/activations/step_*/velocity_*.png")
+                for job_dir in job_dirs
+                for path in job_dir.glob("activations/step_*/velocity_*.png")
             }
         ),
+        filters=f"ID = '{run_id}'" if single_run else None,
     )
 
 
@@ -93,11 +109,11 @@ def _config_key(override_key: str, jobs: list[Job]) -> str | None:
     return key if "." in key or key in jobs[0].config else None
 
 
-def _layer_statistics(sweep_dir: Path) -> dict[str, list[str]]:
+def _layer_statistics(job_dirs: list[Path]) -> dict[str, list[str]]:
     """statistic -> layers, from every job's ``activations/statistics.csv``, in first-seen order."""
     found: dict[str, dict[str, None]] = {}
-    for table in sorted(sweep_dir.glob("*/activations/statistics.csv")):
-        for layers in read_statistics(table.parent.parent).values():
+    for job_dir in job_dirs:
+        for layers in read_statistics(job_dir).values():
             for layer, numbers in layers.items():
                 for statistic in numbers:
                     found.setdefault(statistic, {})[layer] = None
@@ -108,7 +124,7 @@ def build_report(facts: SweepFacts, title: str) -> wr.Report:
     """The report's blocks for one sweep (no network: nothing is looked up on W&B)."""
     # the runs' entity is filled in when the report is saved (``save_online``): naming it here makes
     # wandb-workspaces look the project up on the server, which an offline specification must not need
-    runset = [wr.Runset(project=facts.project, name=facts.group, filters=f"Group = '{facts.group}'")]
+    runset = [wr.Runset(project=facts.project, name=facts.group, filters=facts.run_filter)]
     groupby = (
         {"groupby": wr.Config(facts.grouping), "groupby_aggfunc": "mean", "groupby_rangefunc": "minmax"}
         if facts.grouping
@@ -128,7 +144,7 @@ def build_report(facts: SweepFacts, title: str) -> wr.Report:
         + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric("best/mae"))],
     )
     blocks: list[Any] = [
-        wr.P(f"W&B group {facts.group}: swept {', '.join(facts.columns) or 'nothing'}."),
+        wr.P(f"W&B runs where {facts.run_filter}: swept {', '.join(facts.columns) or 'nothing'}."),
         wr.H2("Validation"),
         wr.PanelGrid(runsets=runset, panels=[*curves, coordinates]),
     ]

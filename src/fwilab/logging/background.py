@@ -56,8 +56,8 @@ class BackgroundLogger(RunLogger):
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._enqueue(lambda: self.inner.log_summary(summary), "logging the summary")
 
-    def log_checkpoint(self, path: Path, name: str) -> None:
-        self._enqueue(lambda: self.inner.log_checkpoint(path, name), f"logging checkpoint {path}")
+    def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
+        self._enqueue(lambda: self.inner.log_checkpoint(path, name, aliases, metadata), f"logging checkpoint {path}")
 
     def finish(self, status: str) -> None:
         """Finish the inner logger after everything queued; returns when the worker is done."""

@@ -52,7 +52,7 @@ class RunLogger:
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
 
-    def log_checkpoint(self, path: Path, name: str) -> None:
+    def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
         pass
 
     def finish(self, status: str) -> None:
@@ -137,8 +137,8 @@ class FanOutLogger(RunLogger):
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._each("log_summary", summary)
 
-    def log_checkpoint(self, path: Path, name: str) -> None:
-        self._each("log_checkpoint", path, name)
+    def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
+        self._each("log_checkpoint", path, name, aliases, metadata)
 
     def finish(self, status: str) -> None:
         self._each("finish", status)

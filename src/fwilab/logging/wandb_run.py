@@ -2,12 +2,16 @@
 
 The run lives in the Hydra run directory (``<run_dir>/wandb/``). In a multirun every job joins
 one group named after the sweep, so a sweep compares on one dashboard; a job is named after its
-overrides. An offline run can be synced later with ``wandb sync <run_dir>/wandb/offline-run-*``.
+overrides. Every run says what made it (``job_type``); the project and entity come from
+``WANDB_PROJECT`` / ``WANDB_ENTITY`` unless the config names them (``conf/logger/wandb.yaml``); the
+console is captured (W&B's Logs tab). An offline run can be synced later with
+``wandb sync <run_dir>/wandb/offline-run-*``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +41,8 @@ def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if name is None:
             name = hydra_cfg.job.override_dirname or "defaults"
     tags = [cfg.model._target_.rsplit(".", 1)[-1], str(cfg.data.family), *cfg.logger.get("tags", [])]
-    if cfg.get("optimizer") is not None:  # absent for a model read from an OpenFWI checkpoint
-        tags[1:1] = [cfg.optimizer._target_.rsplit(".", 1)[-1].lower(), f"lr={cfg.lr:g}"]
+    if cfg.get("optimizer") is not None:  # absent for a model read from an OpenFWI checkpoint; lr is in the config
+        tags.insert(1, cfg.optimizer._target_.rsplit(".", 1)[-1].lower())
     return {"group": group, "name": name or run_dir.name, "tags": tags}
 
 
@@ -70,11 +74,11 @@ class WandbLogger(RunLogger):
         for key, value in summary.items():
             self.run.summary[key] = value
 
-    def log_checkpoint(self, path: Path, name: str) -> None:
+    def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
         if self.log_checkpoint_enabled and path.is_file():
-            artifact = wandb.Artifact(name, type="model")
+            artifact = wandb.Artifact(name, type="model", metadata=metadata)
             artifact.add_file(str(path))
-            self.run.log_artifact(artifact)
+            self.run.log_artifact(artifact, aliases=aliases)
 
     def finish(self, status: str) -> None:
         """Completed: exit code 0. Preempted: marked preempting first, so W&B shows it preempted, not failed."""
@@ -84,30 +88,45 @@ class WandbLogger(RunLogger):
         self.run.finish(exit_code=0 if status == "completed" else 1)
 
 
-def init_wandb_run(settings: DictConfig, directory: Path, **identity: Any) -> Any:
+def init_wandb_run(settings: DictConfig, directory: Path, job_type: str, **identity: Any) -> Any:
     """``wandb.init`` with the ``logger`` config's project, entity, mode and time-out; files under ``directory``."""
     return wandb.init(
         project=settings.project,
         entity=settings.get("entity"),
         mode=settings.mode,
         dir=str(directory),
-        settings=wandb.Settings(init_timeout=settings.init_timeout_s, console="off", silent=True),
+        job_type=job_type,
+        settings=wandb.Settings(init_timeout=settings.init_timeout_s, console="wrap", silent=True),
         reinit="finish_previous",
         **identity,
     )
 
 
-def start_wandb(cfg: DictConfig, run_dir: Path, run_id: str | None = None) -> WandbLogger | None:
+def start_wandb(
+    cfg: DictConfig,
+    run_dir: Path,
+    job_type: str,
+    run_id: str | None,
+    best_summaries: Mapping[str, str],
+) -> WandbLogger | None:
     """A started W&B run, or None (with one warning) when wandb cannot start: training goes on.
 
     With ``run_id`` the run continues (``resume="allow"``) the W&B run of that id, if there is one.
+    Each metric of ``best_summaries`` keeps its best value ('min' or 'max') as its summary, not its last.
     """
     settings = cfg.logger
     resume = {"id": run_id, "resume": "allow"} if run_id else {}
     try:
         run = init_wandb_run(
-            settings, run_dir, config=OmegaConf.to_container(cfg, resolve=True), **resume, **run_identity(cfg, run_dir)
+            settings,
+            run_dir,
+            job_type,
+            config=OmegaConf.to_container(cfg, resolve=True),
+            **resume,
+            **run_identity(cfg, run_dir),
         )
+        for metric, best in best_summaries.items():
+            run.define_metric(metric, summary=best)
     except Exception as error:  # no network, bad key, broken install: log locally instead
         log.warning(
             "W&B did not start (%s); logging to the run directory only",

@@ -96,7 +96,9 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     loaded = load_trained(cfg)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
     batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
-    metrics = evaluate(model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device)
+    metrics = evaluate(
+        model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device, show_progress=True
+    )
     result = {
         "checkpoint": str(cfg.checkpoint),
         "data": data_cfg.family,

@@ -60,7 +60,9 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "loss_2d": surface.tolist(),
     }
     write_json(run_dir / "landscape.json", result)
-    logger = build_logger(OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, local_images=False)
+    logger = build_logger(
+        OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, "loss_landscape", local_images=False
+    )
     logger.log_images(images, step=0)
     logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
     logger.finish("completed")

@@ -27,6 +27,7 @@ from fwilab.diagnostics.statistics import cka_from_grams
 from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
 from fwilab.plotting import figure_to_rgb
+from fwilab.progress import Progress
 from fwilab.tasks.evaluate import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,12 @@ def cka_matrix(model_a: TrainedModel, model_b: TrainedModel, samples: int, names
     if count < MIN_SAMPLES:
         raise ConfigError(f"samples={samples}: CKA needs at least {MIN_SAMPLES} probe samples, the split has {count}")
     seismic = torch.stack([model_a.dataset[index][0] for index in range(count)])
-    grams_a = layer_grams(model_a.model, model_a.normalizer.seismic(seismic.to(model_a.device)))
-    grams_b = layer_grams(model_b.model, model_b.normalizer.seismic(seismic.to(model_b.device)))
+    grams = []
+    with Progress(2, f"CKA on {count} samples", unit="models") as progress:
+        for trained in (model_a, model_b):
+            grams.append(layer_grams(trained.model, trained.normalizer.seismic(seismic.to(trained.device))))
+            progress.update()
+    grams_a, grams_b = grams
     values = np.array([[cka_from_grams(ka, kb) for kb in grams_b.values()] for ka in grams_a.values()])
     return CKAMatrix(names[0], names[1], list(grams_a), list(grams_b), values, count)
 
@@ -181,7 +186,7 @@ def _log_to_wandb(matrix: CKAMatrix, cfg: DictConfig, run_dir: Path) -> None:
         run = init_wandb_run(
             cfg.logger,
             run_dir,
-            job_type="compare_representations",
+            "compare_representations",
             name=f"CKA {matrix.name_a} vs {matrix.name_b}",
             group=cfg.logger.get("group"),
             config={"a": str(cfg.a), "b": str(cfg.b), "samples": matrix.samples, "split": cfg.split},

@@ -1,9 +1,11 @@
 """Data-parallel training across processes started by ``torchrun`` (one process per device).
 
-``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK (under SLURM's submitit launcher they are
-derived from SLURM's variables); ``trainer=ddp`` turns them into a process group (NCCL on GPUs,
-gloo on CPUs). Without them, or with ``trainer.distributed=false``, the
-context is a single process and every collective is a no-op, so the loop has one code path.
+``torchrun`` sets RANK, WORLD_SIZE and LOCAL_RANK (under SLURM's submitit launcher, with
+``trainer=ddp``, they are derived from SLURM's variables); with ``trainer.distributed=auto`` (the
+default) or ``true`` a WORLD_SIZE above 1 becomes a process group (NCCL on GPUs, gloo on CPUs), so
+``torchrun`` alone gives one data-parallel run, never N runs writing one run directory; ``false``
+refuses to start there. Without them the context is a single process and every collective is a no-op, so the
+loop has one code path.
 """
 
 from __future__ import annotations
@@ -92,12 +94,21 @@ def _adopt_slurm_environment() -> None:
 
 
 def init_distributed(trainer: DictConfig) -> DistributedContext:
-    """The process group for this rank, or a single-process context."""
-    if trainer.get("distributed", False):
+    """The process group for this rank, or a single-process context; ``trainer.distributed=false`` refuses WORLD_SIZE > 1."""
+    setting = trainer.get("distributed", "auto")
+    if setting not in ("auto", True, False):
+        raise ConfigError(f"trainer.distributed={setting!r} must be auto, true or false")
+    if setting is True:  # SLURM_NTASKS is the job's, also seen by a single process in its batch script: only on request
         _adopt_slurm_environment()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if not trainer.get("distributed", False) or world_size == 1:
+    if world_size == 1:
         return DistributedContext(device=resolve_device(trainer.device))
+    if setting is False:
+        raise ConfigError(
+            f"WORLD_SIZE={world_size} (torchrun or SLURM started {world_size} processes) with "
+            "trainer.distributed=false: each would train alone into the same run directory; drop "
+            "trainer.distributed=false to train data-parallel, or start one process"
+        )
     if "RANK" not in os.environ:
         raise ConfigError("trainer.distributed=true needs torchrun (RANK and WORLD_SIZE are not set)")
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))

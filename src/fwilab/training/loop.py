@@ -15,6 +15,7 @@ after the current step and stop; under submitit the job is then requeued and res
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -33,7 +34,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
 
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
@@ -42,6 +42,7 @@ from fwilab.errors import CheckpointError, ConfigError, error_line, require_whol
 from fwilab.io import atomic_write
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.models.build import build_model
+from fwilab.progress import Progress, format_duration
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import (
     CheckpointDirectory,
@@ -55,7 +56,7 @@ from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard, TrainingDiverged
 from fwilab.training.performance import FastPath, resolve_fast_path
 from fwilab.training.preemption import PreemptionWatch, hand_over
-from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
+from fwilab.training.record import HIGHER_IS_BETTER, MONITORED, IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
 from fwilab.training.validation import evaluate
@@ -205,6 +206,8 @@ class Run:
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
     context = init_distributed(cfg.trainer)
+    cfg = copy.deepcopy(cfg)  # the caller's config stays as given
+    cfg.trainer.distributed = context.active  # what ``auto`` became: config.yaml and the checks see the real run
     try:
         record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
     finally:
@@ -237,15 +240,15 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
     run = _build_run(cfg, run_dir, context)
     state, plan = run.state, run.plan
     batches = run.source.after(state.step)
-    progress = tqdm(total=plan.total_steps, initial=state.step, desc="train", unit="step", disable=None)
+    progress = Progress(plan.total_steps, "train", unit="step", initial=state.step, log_lines=False)
     try:
-        with PreemptionWatch() as preemption:
+        with PreemptionWatch() as preemption, progress:
             while state.step < plan.total_steps:
                 state.step += 1
                 epoch, seismic, velocity = next(batches)
                 lr = train_step(run, seismic, velocity)
                 if plan.logs(state.step):
-                    _log_interval(run, progress, lr)
+                    _log_interval(run, progress, epoch, lr)
                 progress.update(1)
                 stopping = _stop_requested(run, preemption)
                 snapshotting = run.snapshots is not None and (
@@ -272,7 +275,6 @@ def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[
         _record_end(run, error)
         raise
     finally:
-        progress.close()
         if run.snapshots is not None:
             run.snapshots.close()
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
@@ -298,16 +300,33 @@ def _stop_requested(run: Run, preemption: PreemptionWatch) -> bool:
     return run.context.any(preemption.requested is not None)
 
 
-def _log_interval(run: Run, progress: tqdm, lr: float) -> None:
-    """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's)."""
+def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
+    """Train loss, lr and samples/s since the last log line (one host sync: the guard's and the loss's).
+
+    Also one log line, terminal or not, so a cluster's log file shows the run moving between validations.
+    """
     run.guard.check()
     loss_sum = run.context.all_reduce_sum(run.meter.loss_sum.clone()).item() / run.context.world_size
     mean_loss, samples_per_s = run.meter.close_interval(loss_sum)
-    step = run.state.step
+    step, total = run.state.step, run.plan.total_steps
     run.record.data["train_loss"].append([step, mean_loss])
     run.record.data["train_throughput"].append([step, samples_per_s])
     run.logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
+    elapsed = run.record.elapsed_s()
+    steps_done = step - progress.initial  # in this process: the rate includes validations and snapshots
+    remaining = (total - step) * (time.perf_counter() - progress.started) / max(steps_done, 1)
+    log.info(
+        "step %d/%d epoch %d: loss %.4f  lr %.3g  %.1f samples/s  elapsed %s  remaining %s",
+        step,
+        total,
+        epoch,
+        mean_loss,
+        lr,
+        samples_per_s,
+        format_duration(elapsed),
+        format_duration(remaining),
+    )
 
 
 def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> None:
@@ -349,7 +368,10 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
         best = run.checkpoints.folder / "best.pt"
         if run.context.is_main and best.is_file():
             weights = export_weights(best, run.checkpoints.folder / "best_weights.pt")
-            run.logger.log_checkpoint(weights, f"{type(run.state.model).__name__}-best")
+            name = f"model-{record['wandb_run_id']}"  # one artifact per run; its versions are that run's
+            run.logger.log_checkpoint(
+                weights, name, ["best", "latest"], {"monitor": run.record.monitor, **record["best"]}
+            )
     elif status == "diverged":
         run.logger.log_summary({"status": status, "error": facts["error"]})
     run.logger.finish(status)
@@ -410,7 +432,10 @@ def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> R
         run.snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
     run.logger = RunLogger()
     if main:
-        run.logger = BackgroundLogger(build_logger(cfg, run_dir, run_id=facts["wandb_run_id"]))
+        best_summaries = {f"val/{key}": "max" if key in HIGHER_IS_BETTER else "min" for key in MONITORED}
+        run.logger = BackgroundLogger(
+            build_logger(cfg, run_dir, "train", run_id=facts["wandb_run_id"], best_summaries=best_summaries)
+        )
     return run
 
 

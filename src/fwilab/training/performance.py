@@ -2,8 +2,11 @@
 
 ``auto`` means: on a GPU, bf16 autocast (fp32 where bf16 is unsupported), channels_last,
 torch.compile, cuDNN's autotuner (``cudnn_benchmark``: the shapes never change) and the training split resident on the device when it takes at most half the free
-memory (stored as bf16), else DataLoader workers feeding pinned memory; on a CPU, the plain fp32
-eager path reading memory-mapped files in the training process (workers would take its cores).
+memory (stored as bf16), else DataLoader workers feeding pinned memory; on a CPU, the eager path
+reading memory-mapped files in the training process (workers would take its cores), with bf16
+autocast where the CPU computes bf16 natively (AVX512-BF16 or AMX: one InversionNet step at batch
+8 ran 2.05x faster than fp32 on a 2-core AVX512-BF16 machine) and fp32 where bf16 would be emulated
+(slower than fp32). Validation, snapshots and checkpoints stay fp32 whatever the choice.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class FastPath:
     storage_dtype: str
     loader_workers: int
     cudnn_benchmark: bool = False
+    precision_choice: str = "set"  # why this precision: 'set' in the config, or what auto found
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """Mixed-precision autocast for the forward pass and loss (nothing in fp32)."""
@@ -55,11 +59,33 @@ def _loader_workers(value: str | int, on_gpu: bool, data_on_device: bool) -> int
     raise ConfigError(f"trainer.num_workers={value!r} must be auto or a whole number >= 0")
 
 
+def native_cpu_bf16() -> str | None:
+    """The CPU feature that computes bf16 natively (AVX512-BF16, AMX), or None where torch would emulate it."""
+    for feature, check in (("AMX", "_is_amx_tile_supported"), ("AVX512-BF16", "_is_avx512_bf16_supported")):
+        if getattr(torch.cpu, check, lambda: False)():  # private in torch; absent in some builds: then none
+            return feature
+    return None
+
+
+def _auto_precision(device: torch.device) -> tuple[str, str]:
+    """(precision, why) for ``trainer.precision=auto``: the fastest that is safe on this device."""
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "auto: this GPU supports bf16"
+        return "fp32", "auto: this GPU has no bf16"
+    if device.type != "cpu":
+        return "fp32", f"auto: fp32 on {device.type}"
+    feature = native_cpu_bf16()
+    if feature is not None:
+        return "bf16", f"auto: this CPU computes bf16 natively ({feature})"
+    return "fp32", "auto: this CPU would emulate bf16 (no AVX512-BF16 or AMX)"
+
+
 def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: OpenFWIDataset) -> FastPath:
     on_gpu = device.type == "cuda"
-    precision = trainer.precision
+    precision, precision_choice = trainer.precision, "set"
     if precision == "auto":
-        precision = "bf16" if on_gpu and torch.cuda.is_bf16_supported() else "fp32"
+        precision, precision_choice = _auto_precision(device)
     if precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision={precision!r} is not one of auto, {', '.join(PRECISIONS)}")
     storage = trainer.device_data_dtype
@@ -81,4 +107,5 @@ def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: Open
         storage_dtype=storage,
         loader_workers=_loader_workers(trainer.num_workers, on_gpu, data_on_device),
         cudnn_benchmark=_switch(trainer.get("cudnn_benchmark", "auto"), "cudnn_benchmark", on_gpu),
+        precision_choice=precision_choice,
     )

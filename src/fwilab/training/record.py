@@ -53,8 +53,12 @@ class RunRecord:
             self.data["best"] = {"step": step, **metrics}
         return best
 
+    def elapsed_s(self) -> float:
+        """Wall time of the run so far, the time before a resume included."""
+        return time.perf_counter() - self._started
+
     def save(self, **updates: Any) -> dict[str, Any]:
-        self.data.update(updates, wall_time_s=time.perf_counter() - self._started)
+        self.data.update(updates, wall_time_s=self.elapsed_s())
         if self.path is not None:
             write_json(self.path, self.data)
         return self.data

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from fwilab.data.contract import published_seismic_range
 from fwilab.data.openfwi import FilePair, identify_folder, write_split_file
@@ -40,6 +39,7 @@ from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocit
 from fwilab.device import available_cores, resolve_device
 from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
+from fwilab.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +183,12 @@ def generate_dataset(
     sizes = plan.file_sizes()
     pairs = [file_pair(out, number) for number in range(1, len(sizes) + 1)]
     done = [p.seismic.exists() and p.velocity.exists() for p in pairs]
-    bar = tqdm(
-        total=sum(sizes),
+    bar = Progress(
+        sum(sizes),
+        f"generating {plan.family}",
+        unit="models",
         initial=sum(s for s, d in zip(sizes, done) if d),
-        unit="model",
-        desc=f"generating {plan.family}",
-        disable=not progress,
+        enabled=progress,
     )
     started, made = time.perf_counter(), 0
     with bar:
