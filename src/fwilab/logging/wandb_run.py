@@ -81,9 +81,10 @@ class WandbLogger(RunLogger):
             self.run.log_artifact(artifact, aliases=aliases)
 
     def finish(self, status: str) -> None:
-        """Completed: exit code 0. Preempted: marked preempting first, so W&B shows it preempted, not failed."""
+        """Completed: exit code 0. Preempted or interrupted (Ctrl-C), both resumable: marked preempting first, so
+        W&B shows the run preempted, not failed; the summary's ``status`` says which."""
         self.run.summary["status"] = status
-        if status == "preempted":
+        if status in ("preempted", "interrupted"):
             self.run.mark_preempting()
         self.run.finish(exit_code=0 if status == "completed" else 1)
 
