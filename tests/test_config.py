@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
@@ -95,7 +95,7 @@ def test_loss_and_trainer_groups_instantiate():
 
 
 def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
         cfg = compose(
             config_name="train",
             overrides=[
