@@ -1,5 +1,7 @@
 """Exceptions a user can act on; the command-line entry points print their message as one line."""
 
+import importlib
+from types import ModuleType
 from typing import Any
 
 
@@ -23,3 +25,17 @@ def require_whole(name: str, value: Any, minimum: int = 1, hint: str = "") -> No
     """Refuse ``value`` unless it is an integer (not a bool) of at least ``minimum``; the message names ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name}={value!r} must be a whole number of at least {minimum} {hint}".rstrip())
+
+
+def import_extra(module: str, extra: str, feature: str) -> ModuleType:
+    """``module``, from a package that only the fwilab extra ``extra`` installs; missing, a ConfigError says which
+    extra brings it (the core runs without it)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != module.split(".")[0]:
+            raise
+        raise ConfigError(
+            f"{feature} needs {module}, which fwilab installs as an extra: pip install 'fwilab[{extra}]' "
+            f"(from a clone: pip install -e '.[{extra}]')"
+        ) from None

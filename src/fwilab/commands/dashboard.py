@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from fwilab.cli import argparse_task
-from fwilab.experiments.dashboard import build_report, group_facts, load_specification, publish, sweep_facts
+from fwilab.errors import import_extra
 
 
 @argparse_task
@@ -19,6 +19,9 @@ def main() -> int:
     parser.add_argument("--entity", default="", help="W&B entity, for a group given by name")
     parser.add_argument("--push", metavar="FILE", help="save a specification written earlier (needs WANDB_MODE=online)")
     args = parser.parse_args()
+    import_extra("wandb_workspaces", "reports", "a W&B report (fwilab-dashboard)")
+    from fwilab.experiments.dashboard import build_report, group_facts, load_specification, publish, sweep_facts
+
     if (args.sweep is None) == (args.push is None):
         parser.error("give a sweep directory or W&B group, or --push FILE")
     if args.push:
