@@ -1,24 +1,6 @@
-"""Measure training throughput side by side (see conf/benchmark.yaml): `python scripts/benchmark.py [overrides]`.
-Writes benchmark.json and benchmark.md to the run directory and prints the table."""
+"""`fwilab-benchmark` from a clone: `python scripts/benchmark.py ...` runs fwilab.commands.benchmark, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.benchmarking import markdown_table, run_benchmarks
-from fwilab.cli import hydra_task, run_dir
-from fwilab.io import write_json
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
-@hydra_task
-def main(cfg: DictConfig) -> dict:
-    result = run_benchmarks(cfg.benchmark, cfg, run_dir())
-    table = markdown_table(result)
-    write_json(run_dir() / "benchmark.json", result)
-    (run_dir() / "benchmark.md").write_text(table + "\n")
-    print(table)
-    return result
-
+from fwilab.commands.benchmark import main
 
 if __name__ == "__main__":
     main()

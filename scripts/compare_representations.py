@@ -1,18 +1,6 @@
-"""Layer x layer linear CKA between two trained models on the same probe samples:
-`python scripts/compare_representations.py a=RUN_DIR b=RUN_DIR [samples=64]` writes cka.png, cka.json and cka.csv."""
+"""`fwilab-compare-representations` from a clone: `python scripts/compare_representations.py ...` runs fwilab.commands.compare_representations, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task, run_dir
-from fwilab.tasks.representations import compare_and_log
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="compare_representations")
-@hydra_task
-def main(cfg: DictConfig) -> str:
-    return str(compare_and_log(cfg, run_dir()))
-
+from fwilab.commands.compare_representations import main
 
 if __name__ == "__main__":
     main()

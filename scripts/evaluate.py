@@ -1,17 +1,6 @@
-"""Score a checkpoint on a split: `python scripts/evaluate.py checkpoint=PATH [data=FAMILY] [split=val]`."""
+"""`fwilab-evaluate` from a clone: `python scripts/evaluate.py ...` runs fwilab.commands.evaluate, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task, run_dir
-from fwilab.tasks.evaluate import evaluate_checkpoint
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-@hydra_task
-def main(cfg: DictConfig) -> dict:
-    return evaluate_checkpoint(cfg, run_dir())
-
+from fwilab.commands.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -1,17 +1,6 @@
-"""Write a trained InversionNet in OpenFWI's format: `python scripts/export_openfwi.py checkpoint=PATH out=model.pth`."""
+"""`fwilab-export-openfwi` from a clone: `python scripts/export_openfwi.py ...` runs fwilab.commands.export_openfwi, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task
-from fwilab.tasks.evaluate import export_openfwi_checkpoint
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export_openfwi")
-@hydra_task
-def main(cfg: DictConfig) -> str:
-    return str(export_openfwi_checkpoint(cfg))
-
+from fwilab.commands.export_openfwi import main
 
 if __name__ == "__main__":
     main()

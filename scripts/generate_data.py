@@ -1,18 +1,6 @@
-"""Generate an OpenFWI-format synthetic data set with deepwave (resumable):
-`python scripts/generate_data.py family=curvefault_a n_train=1000 n_val=200 out=DIR [preview=true]`."""
+"""`fwilab-generate-data` from a clone: `python scripts/generate_data.py ...` runs fwilab.commands.generate_data, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task
-from fwilab.tasks.generate import generate_from_config
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="generate_data")
-@hydra_task
-def main(cfg: DictConfig) -> dict:
-    return generate_from_config(cfg)
-
+from fwilab.commands.generate_data import main
 
 if __name__ == "__main__":
     main()

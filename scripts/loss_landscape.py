@@ -1,18 +1,6 @@
-"""1-D and 2-D loss surfaces around a checkpoint's weights (filter-normalized directions):
-`python scripts/loss_landscape.py checkpoint=PATH [samples=32 points_1d=21 points_2d=9 range=1.0]`."""
+"""`fwilab-loss-landscape` from a clone: `python scripts/loss_landscape.py ...` runs fwilab.commands.loss_landscape, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task, run_dir
-from fwilab.tasks.landscape import run_loss_landscape
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="loss_landscape")
-@hydra_task
-def main(cfg: DictConfig) -> dict:
-    return run_loss_landscape(cfg, run_dir())
-
+from fwilab.commands.loss_landscape import main
 
 if __name__ == "__main__":
     main()

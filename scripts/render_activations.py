@@ -1,18 +1,6 @@
-"""Render every hooked layer of a checkpoint for one sample:
-`python scripts/render_activations.py checkpoint=PATH sample=3 [split=val] [data=FAMILY data.root=DIR]`."""
+"""`fwilab-render-activations` from a clone: `python scripts/render_activations.py ...` runs fwilab.commands.render_activations, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task, run_dir
-from fwilab.tasks.render import render_checkpoint_sample
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="render_activations")
-@hydra_task
-def main(cfg: DictConfig) -> str:
-    return str(render_checkpoint_sample(cfg, run_dir()))
-
+from fwilab.commands.render_activations import main
 
 if __name__ == "__main__":
     main()

@@ -1,20 +1,6 @@
-"""Train and validate one model: `python scripts/train.py [group=option ...] [key=value ...]`."""
+"""`fwilab-train` from a clone: `python scripts/train.py ...` runs fwilab.commands.train, as the installed command does."""
 
-import hydra
-from omegaconf import DictConfig
-
-from fwilab.cli import hydra_task, run_dir
-from fwilab.experiments.search import objective
-from fwilab.training.loop import train
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-@hydra_task
-def main(cfg: DictConfig) -> dict | float:
-    record = train(cfg, run_dir())
-    metric = cfg.get("optimized_metric")
-    return record if metric is None else objective(record, metric)
-
+from fwilab.commands.train import main
 
 if __name__ == "__main__":
     main()

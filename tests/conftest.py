@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, open_dict
 
 from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = Path(str(resources.files("fwilab.conf")))  # where the product reads its configs (the package)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,7 +36,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 def compose_train(*overrides: str) -> DictConfig:
     """The train.yaml config with ``overrides``, as `scripts/train.py` would see it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
 

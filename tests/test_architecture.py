@@ -16,7 +16,8 @@ LAYER = {  # lower imports nothing higher
     "training": 4, "experiments": 4,
     "benchmarking": 5, "tasks": 5,
     "cli": 6,
-    "__init__": 7,  # the package root registers the config resolvers on import
+    "commands": 7,  # the installed commands (and scripts/*.py) on top of everything
+    "__init__": 8,  # the package root registers the config resolvers on import
 }  # fmt: skip
 
 

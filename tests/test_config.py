@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
@@ -95,7 +95,7 @@ def test_loss_and_trainer_groups_instantiate():
 
 
 def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
         cfg = compose(
             config_name="train",
             overrides=[
@@ -110,3 +110,32 @@ def test_slurm_launcher_config_resolves_for_a_multi_gpu_sweep():
     assert isinstance(get_class(launcher._target_), type)  # the plugin is installed and the target imports
     assert launcher.tasks_per_node == launcher.gpus_per_node == 4  # one task per GPU follows the override
     assert launcher.submitit_folder.endswith("/.submitit/%j")
+
+
+@pytest.mark.parametrize(
+    "environment, expected",
+    [
+        ({"FWILAB_DATA_DIR": "{tmp}/mine"}, "{tmp}/mine"),
+        ({"XDG_CACHE_HOME": "{tmp}/xdg"}, "{tmp}/xdg/fwilab"),
+        ({}, "{tmp}/home/.cache/fwilab"),
+    ],
+)
+def test_the_default_data_and_the_optuna_study_live_in_the_user_cache_wherever_the_command_starts(
+    monkeypatch, tmp_path, environment, expected
+):
+    for name in ("FWILAB_DATA_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value.format(tmp=tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cache = expected.format(tmp=tmp_path)
+    roots, studies = set(), set()
+    for working_directory in (tmp_path / "a", tmp_path / "b"):
+        working_directory.mkdir()
+        monkeypatch.chdir(working_directory)
+        with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
+            cfg = compose(config_name="train", overrides=["hparams_search=optuna_lr"], return_hydra_config=True)
+        roots.add(cfg.data.root)
+        studies.add(cfg.hydra.sweeper.storage)
+    assert roots == {f"{cache}/synthetic/curvefault_a-n1000-200-seed0-g{GENERATOR_VERSION}"}
+    assert studies == {f"sqlite:///{cache}/optuna/fwilab_optuna_lr.db"}

@@ -183,7 +183,8 @@ def test_a_global_batch_larger_than_the_split_is_one_line_per_rank(one_sample_re
     )
     assert result.returncode != 0
     message = "error: trainer.batch_size=12 x 2 process(es) must be at least 2"
-    assert result.stderr.count(message) == 2 and "ZeroDivisionError" not in result.stderr
+    # each rank refuses in one line, but torchrun's agent may stop the second rank before it prints
+    assert 1 <= result.stderr.count(message) <= 2 and "ZeroDivisionError" not in result.stderr
 
 
 @pytest.mark.slow
@@ -203,8 +204,9 @@ def test_torchrun_with_a_multirun_is_refused_in_one_line(one_sample_repeated, tm
         timeout=600,
     )
     assert result.returncode != 0
-    assert result.stderr.count("error: torchrun with -m would run the whole sweep in every process") == 2
-    assert not (tmp_path / "0" / "metrics.json").exists()
+    # each rank refuses in one line, but torchrun's agent may stop the second rank before it prints
+    assert 1 <= result.stderr.count("error: torchrun with -m would run the whole sweep in every process") <= 2
+    assert not list(tmp_path.glob("*/metrics.json")) and not list(tmp_path.glob("*/checkpoints"))
 
 
 def test_distributed_false_refuses_several_processes_and_auto_takes_one_alone(monkeypatch):

@@ -57,19 +57,21 @@ class PreemptedOnce(WeightedL1L2):
         return super().forward(prediction, target)
 
 
-class HeldAtCall(WeightedL1L2):
-    """OpenFWI's loss, which at call ``call`` touches ``marker`` and then holds the run there until it is killed."""
+class HeldAt(WeightedL1L2):
+    """OpenFWI's loss, which at call ``call`` (training step ``call``) touches ``held`` beside ``release`` and waits until
+    the file ``release`` exists: the run cannot end before the test has signalled it, however late a loaded machine
+    schedules the test's own process."""
 
-    def __init__(self, call: int, marker: str, **weights: float):
+    def __init__(self, call: int, release: str, **weights: float):
         super().__init__(**weights)
-        self.call, self.marker, self.calls = call, Path(marker), 0
+        self.call, self.release, self.calls = call, Path(release), 0
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         if self.calls == self.call:
-            self.marker.touch()
-            while True:
-                time.sleep(0.05)
+            self.release.with_name("held").touch()
+        while self.calls == self.call and not self.release.exists():
+            time.sleep(0.01)
         return super().forward(prediction, target)
 
 
@@ -108,13 +110,28 @@ def reference_run(tiny_dataset, tmp_path_factory) -> Path:
     return run_dir
 
 
+def _held(data_root: Path, run_dir: Path, step: int, *extra: str) -> subprocess.Popen:
+    """The run of ``_command``, held at training step ``step`` until ``run_dir``/release exists."""
+    command = _command(data_root, run_dir, "loss._target_=test_reliability.HeldAt", f"+loss.call={step}")
+    return subprocess.Popen(
+        [*command, f"+loss.release={run_dir / 'release'}", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+        start_new_session=True,
+    )
+
+
 def _wait_for_checkpoints(run_dir: Path, count: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
+    """Until step ``count``'s checkpoint exists (the process is held later, so it cannot finish first)."""
+    deadline = time.monotonic() + 600  # a loaded 2-core machine
     while time.monotonic() < deadline and process.poll() is None:
         steps = list((run_dir / "checkpoints").glob("step_*.pt")) if (run_dir / "checkpoints").exists() else []
         if steps and max(int(p.stem[5:]) for p in steps) >= count:
             return
         time.sleep(0.01)
+    raise AssertionError(f"no checkpoint of step {count} (exit status {process.poll()})")
 
 
 def _assert_same_run(run_dir: Path, reference: Path) -> None:
@@ -131,12 +148,12 @@ def _assert_same_run(run_dir: Path, reference: Path) -> None:
 def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_dataset, reference_run, tmp_path):
     run_dir = tmp_path / "victim"
     kill_after = random.Random().randint(1, STEPS - 2)
-    victim = subprocess.Popen(_command(tiny_dataset, run_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = _held(tiny_dataset, run_dir, kill_after + 2)  # never released: it is killed before it can finish
     _wait_for_checkpoints(run_dir, kill_after, victim)
     time.sleep(random.Random().uniform(0.0, 0.05))  # anywhere inside the next step or checkpoint write
     victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
-    assert victim.returncode == -signal.SIGKILL, f"the run ended before it was killed (after step {kill_after})"
+    victim.wait(timeout=60)
+    assert victim.returncode == -signal.SIGKILL, victim.stderr.read()[-3000:]
     resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in (run_dir / "train.log").read_text()
@@ -152,20 +169,12 @@ def test_a_second_run_in_a_live_runs_directory_is_refused_and_a_killed_ones_is_t
     tiny_dataset, reference_run, tmp_path
 ):
     """One run per directory: the holder is named and nothing is written; after kill -9 the next run takes over."""
-    run_dir, marker = tmp_path / "run", tmp_path / "held"
-    holder = subprocess.Popen(
-        _command(
-            tiny_dataset, run_dir, "diagnostics.enabled=false", "loss._target_=test_reliability.HeldAtCall", "+loss.call=6",
-            f"+loss.marker={marker}",
-        ),
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "holder.err").open("w"),
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists() and holder.poll() is None and time.monotonic() < deadline:
+    run_dir = tmp_path / "run"
+    holder = _held(tiny_dataset, run_dir, 6, "diagnostics.enabled=false")  # never released: killed while it holds
+    deadline = time.monotonic() + 600  # a loaded 2-core machine
+    while not (run_dir / "held").exists() and holder.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert marker.exists(), (tmp_path / "holder.err").read_text()
+    assert (run_dir / "held").exists(), holder.stderr.read()[-3000:]
     before = _files(run_dir)
     second = subprocess.run(_command(tiny_dataset, run_dir, "seed=1"), capture_output=True, text=True, timeout=300)
     assert holder.poll() is None  # still holding: held at step 6 until killed
@@ -205,26 +214,18 @@ def test_preemption_signal_checkpoints_and_stops_cleanly(
     tiny_dataset, reference_run, tmp_path, signal_number, workers, whole_group
 ):
     run_dir = tmp_path / "preempted"
-    process = subprocess.Popen(
-        _command(tiny_dataset, run_dir, f"trainer.num_workers={workers}"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=whole_group,
-    )
+    process = _held(tiny_dataset, run_dir, 4, f"trainer.num_workers={workers}")
     _wait_for_checkpoints(run_dir, 3, process)
-    sent = time.monotonic()
     if whole_group:
         os.killpg(process.pid, signal_number)
     else:
         process.send_signal(signal_number)
-    _, stderr = process.communicate(timeout=60)
+    (run_dir / "release").touch()  # the signal is already pending: step 4 is the one that finishes
+    _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr
-    assert time.monotonic() - sent < 10
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["status"] == "preempted"
-    stopped_at = metrics["preempted_at_step"]
-    assert 3 <= stopped_at < STEPS and (run_dir / "checkpoints" / f"step_{stopped_at:08d}.pt").exists()
+    assert metrics["status"] == "preempted" and metrics["preempted_at_step"] == 4
+    assert (run_dir / "checkpoints" / "step_00000004.pt").exists()
     resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     _assert_same_run(run_dir, reference_run)

@@ -10,16 +10,32 @@ from fwilab.errors import ConfigError
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0))
+    """The CPU cores this process may run on: its affinity mask where the OS keeps one (Linux), else every core
+    (macOS and Windows have no ``os.sched_getaffinity``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' is the GPU when one is present, else the CPU; 'cuda' without a GPU is an error."""
+def mps_available() -> bool:
+    """Whether Apple's GPU (torch's ``mps`` backend) is usable here."""
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
+def resolve_device(device: str, allow_mps: bool = True) -> torch.device:
+    """'auto' is the CUDA GPU when one is present, else Apple's GPU (mps, where the caller can use it), else the CPU;
+    a device asked for by name that is not there is an error."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"device={device!r} is not one of auto, cpu, cuda")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if allow_mps and mps_available() else "cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise ConfigError(f"device={device!r} is not one of auto, cpu, cuda, mps")
+    if device == "mps" and not allow_mps:
+        raise ConfigError("device='mps': this task runs on cpu or cuda only; use device=auto or cpu")
+    if device == "mps" and not mps_available():
+        raise ConfigError("device='mps' was asked for but Apple's GPU (MPS) is not available; use device=auto or cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} was asked for but no CUDA GPU is available; use device=auto or cpu")
     return torch.device(device)

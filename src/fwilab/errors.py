@@ -1,5 +1,7 @@
 """Exceptions a user can act on; the command-line entry points print their message as one line."""
 
+import importlib
+from types import ModuleType
 from typing import Any
 
 
@@ -33,3 +35,17 @@ def error_line(error: BaseException) -> str:
         return "interrupted (Ctrl-C)"
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def import_extra(module: str, extra: str, feature: str) -> ModuleType:
+    """``module``, from a package that only the fwilab extra ``extra`` installs; missing, a ConfigError says which
+    extra brings it (the core runs without it)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != module.split(".")[0]:
+            raise
+        raise ConfigError(
+            f"{feature} needs {module}, which fwilab installs as an extra: pip install 'fwilab[{extra}]' "
+            f"(from a clone: pip install -e '.[{extra}]')"
+        ) from None

@@ -23,7 +23,6 @@ def rss_versus_size(
     The splits are read sample by sample from disk, so the peak should not grow with the size.
     """
     rows = []
-    script = Path(__file__).resolve().parents[3] / "scripts" / "train.py"
     for size in sizes:
         with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
             root = write_random_split(Path(scratch) / "data", size)
@@ -31,7 +30,8 @@ def rss_versus_size(
             finished = subprocess.run(
                 [
                     sys.executable,
-                    str(script),
+                    "-m",
+                    "fwilab.commands.train",  # the installed module: no source tree needed
                     "data=curvefault_a",
                     f"data.root={root}",
                     "data.train_split=train.txt",

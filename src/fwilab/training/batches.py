@@ -66,28 +66,30 @@ class LoaderBatches:
 def prefetch_to_device(batches: Iterator[Batch], device: torch.device) -> Iterator[Batch]:
     """Yield each batch on ``device`` while the next one is already being copied there.
 
-    The copy of batch k + 1 is queued on a side stream before batch k is handed over, so on a GPU
-    it overlaps the step on batch k (from pinned memory the copy is truly asynchronous). A batch is
-    handed over once the compute stream waits for its own copy's event (not for later copies), and
-    ``record_stream`` stops the caching allocator from recycling its memory while the step still
-    reads it. On CPU the streams and events are torch.cpu's no-op stand-ins and the copy is the
-    identity, so the same code runs there (and is what the tests exercise).
+    The copy of batch k + 1 is queued before batch k is handed over. On a CUDA GPU it goes on a side
+    stream, so it overlaps the step on batch k (from pinned memory the copy is truly asynchronous); a
+    batch is handed over once the compute stream waits for its own copy's event (not for later
+    copies), and ``record_stream`` stops the caching allocator from recycling its memory while the
+    step still reads it. Elsewhere (the CPU, where the copy is the identity, and Apple's mps, which
+    torch gives no side streams) the copy is made in order with the same one-batch look-ahead.
     """
-    backend = torch.get_device_module(device)
-    copy_stream = backend.Stream()
+    cuda = torch.cuda if device.type == "cuda" else None
+    copy_stream = cuda.Stream() if cuda is not None else None
 
     def start_copy(batch: Batch) -> tuple[Batch, Any]:
         epoch, seismic, velocity = batch
-        with backend.stream(copy_stream):
+        if cuda is None:
+            return (epoch, seismic.to(device), velocity.to(device)), None
+        with cuda.stream(copy_stream):
             moved = (epoch, seismic.to(device, non_blocking=True), velocity.to(device, non_blocking=True))
-            copied = backend.Event()
+            copied = cuda.Event()
             copied.record(copy_stream)
         return moved, copied
 
     def hand_over(moved: Batch, copied: Any) -> Batch:
-        compute_stream = backend.current_stream()
-        compute_stream.wait_event(copied)
-        if device.type == "cuda":
+        if cuda is not None:
+            compute_stream = cuda.current_stream()
+            compute_stream.wait_event(copied)
             for tensor in moved[1:]:
                 tensor.record_stream(compute_stream)
         return moved

@@ -179,7 +179,7 @@ def generate_dataset(
     except OSError as error:
         raise DataError(f"cannot create data directory {out}: {error.strerror}") from None
     _check_plan(out, plan)
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device, allow_mps=False)  # deepwave propagates on CPU and CUDA only
     sizes = plan.file_sizes()
     pairs = [file_pair(out, number) for number in range(1, len(sizes) + 1)]
     done = [p.seismic.exists() and p.velocity.exists() for p in pairs]
@@ -242,6 +242,7 @@ def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", 
         if metadata_file.exists():
             metadata = json.loads(metadata_file.read_text())
             if all(metadata.get(k) == v for k, v in asdict(plan).items()):
+                log.info("using the synthetic %s data set in %s", plan.family, out)
                 return metadata
         log.info("generating the synthetic %s data set in %s (first use)", plan.family, out)
         return generate_dataset(out, plan, batch_size=batch_size, device=device)

@@ -1,0 +1,19 @@
+"""Layer x layer linear CKA between two trained models on the same probe samples:
+`fwilab-compare-representations a=RUN_DIR b=RUN_DIR [samples=64]` writes cka.png, cka.json and cka.csv."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.cli import hydra_task, run_dir
+from fwilab.commands import CONFIG_PATH
+from fwilab.tasks.representations import compare_and_log
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="compare_representations")
+@hydra_task
+def main(cfg: DictConfig) -> str:
+    return str(compare_and_log(cfg, run_dir()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Score a checkpoint on a split: `fwilab-evaluate checkpoint=PATH [data=FAMILY] [split=val]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.cli import hydra_task, run_dir
+from fwilab.commands import CONFIG_PATH
+from fwilab.tasks.evaluate import evaluate_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
+@hydra_task
+def main(cfg: DictConfig) -> dict:
+    return evaluate_checkpoint(cfg, run_dir())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Write a trained InversionNet in OpenFWI's format: `fwilab-export-openfwi checkpoint=PATH out=model.pth`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.cli import hydra_task
+from fwilab.commands import CONFIG_PATH
+from fwilab.tasks.evaluate import export_openfwi_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_openfwi")
+@hydra_task
+def main(cfg: DictConfig) -> str:
+    return str(export_openfwi_checkpoint(cfg))
+
+
+if __name__ == "__main__":
+    main()
