@@ -37,6 +37,7 @@ def rss_versus_size(
                     "data.train_split=train.txt",
                     "data.val_split=val.txt",
                     f"data.val_samples={batch_size}",
+                    "data.check=off",  # random data whose validation reads the training file on purpose; no scan
                     "trainer.device=cpu",
                     "trainer.epochs=1",
                     f"trainer.batch_size={batch_size}",

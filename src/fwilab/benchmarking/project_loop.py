@@ -27,6 +27,7 @@ def loop_throughput(
         cfg.data.root = str(root)
         cfg.data.train_split = "train.txt"
         cfg.data.val_split = "val.txt"
+        cfg.data.check = "off"  # random data (write_random_split): validation reads the training file on purpose
         cfg.data.val_samples = min(
             cfg.trainer.eval_batch_size, len(np.load(root / "model" / "model1.npy", mmap_mode="r"))
         )

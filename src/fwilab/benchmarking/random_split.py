@@ -11,7 +11,9 @@ from fwilab.data.openfwi import FilePair, write_split_file
 
 
 def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
-    """OpenFWI files of random gathers (amplitudes on OpenFWI's scale) and layered-looking velocities."""
+    """OpenFWI files of random gathers (amplitudes on OpenFWI's scale) and layered-looking velocities.
+
+    Train and validation list the same file (a benchmark measures training), so its runs set ``data.check=off``."""
     rng = np.random.default_rng(seed)
     (root / "data").mkdir(parents=True, exist_ok=True)
     (root / "model").mkdir(parents=True, exist_ok=True)
