@@ -7,13 +7,20 @@ import pytest
 import torch
 
 from fwilab.data.openfwi import OpenFWIDataset, read_split_file
-from fwilab.data.synthetic.forward import simulate_shot_gathers
+from fwilab.data.synthetic.forward import simulate_shot_gathers, torch_threads
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
 from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, gaussian_smooth, refine
 
 SHORT = 300  # time samples: the direct wave and the shallow reflections, at a third of the cost
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """deepwave on one thread, as the refine task runs it per core: its per-step barriers crawl on busy cores."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

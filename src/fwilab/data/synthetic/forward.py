@@ -117,7 +117,9 @@ def simulate_shot_gathers(velocity: torch.Tensor, n_time: int = N_TIME) -> torch
 
 
 @contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
+    """torch (and deepwave's OpenMP) on ``n`` threads inside the block: one per core-sized worker, whose
+    per-time-step barriers would otherwise wait on busy cores."""
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -144,5 +146,5 @@ def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device)
     n_chunks = workers * math.ceil(n / (workers * batch_size))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     chunks = [torch.from_numpy(velocity[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
-    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         return np.concatenate([gathers.numpy() for gathers in pool.map(simulate_shot_gathers, chunks)])
