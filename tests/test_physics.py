@@ -11,7 +11,7 @@ from fwilab.data.synthetic.forward import simulate_shot_gathers, torch_threads
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
 from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
-from fwilab.physics.refine import RefineSettings, depth_ramp, gaussian_smooth, refine
+from fwilab.physics.refine import RefineSettings, depth_ramp, gaussian_smooth, refine, stage_of
 
 SHORT = 300  # time samples: the direct wave and the shallow reflections, at a third of the cost
 
@@ -122,3 +122,8 @@ def test_depth_ramp_grows_linearly_with_depth():
     assert ramp.shape == (2, 1, 70, 70)
     assert ramp[0, 0, 0].tolist() == [1900.0] * 70 and ramp[1, 0, -1, 5].item() == pytest.approx(4000.0)
     assert (ramp[0, 0, 1:, 0] > ramp[0, 0, :-1, 0]).all()
+
+
+def test_the_iterations_are_split_evenly_over_the_frequency_stages():
+    settings = RefineSettings(iterations=7, frequencies_hz=(5.0, 10.0, None))
+    assert [stage_of(k, settings) for k in range(7)] == [5.0, 5.0, 5.0, 10.0, 10.0, None, None]

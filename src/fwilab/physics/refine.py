@@ -105,7 +105,6 @@ def refine(
     history: list[list[float]] = []
     filtered: dict[float | None, torch.Tensor] = {}
     for iteration in range(settings.iterations + 1):
-        cutoff = stage_of(min(iteration, settings.iterations - 1), settings)
         last = iteration == settings.iterations
         with torch.set_grad_enabled(not last):
             simulated = simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS])
@@ -115,6 +114,7 @@ def refine(
             on_iteration(iteration, velocity.detach(), misfit)
         if last:
             break
+        cutoff = stage_of(iteration, settings)
         if cutoff not in filtered:
             filtered[cutoff] = lowpass(observed, cutoff)
         loss = relative_misfit(lowpass(simulated, cutoff), filtered[cutoff]).square().sum() / 2

@@ -10,7 +10,9 @@ the misfit and MAE curves) and a W&B run with ``job_type`` refine.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from fwilab.logging import build_logger
 from fwilab.physics.misfit import relative_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
+from fwilab.progress import Progress
 from fwilab.tasks.evaluate import Predictions, TrainedModel, load_trained, misfit_summary, predict_first, score_maps
 
 log = logging.getLogger(__name__)
@@ -70,18 +73,29 @@ def baseline_start(cfg: DictConfig, family: str, count: int, normalizer: Normali
 
 
 def _refine_batch(
-    start: torch.Tensor, observed: torch.Tensor, truth: torch.Tensor, settings: RefineSettings, norm: Normalizer
+    start: torch.Tensor,
+    observed: torch.Tensor,
+    truth: torch.Tensor,
+    settings: RefineSettings,
+    norm: Normalizer,
+    advance: Callable[[int], None],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Refined maps of one batch and its misfit, MAE and SSIM per iteration and sample, (iterations + 1, n) each."""
+    """Refined maps of one batch and its misfit, MAE and SSIM per iteration and sample, (iterations + 1, n) each;
+    ``advance(n)`` after every update."""
     scores: list[tuple[torch.Tensor, torch.Tensor]] = []
-    velocity, history = refine(
-        start, observed, settings, lambda iteration, maps, misfit: scores.append(score_maps(maps, truth, norm))
-    )
+
+    def score(iteration: int, maps: torch.Tensor, misfit: torch.Tensor) -> None:
+        scores.append(score_maps(maps, truth, norm))
+        if iteration > 0:
+            advance(len(maps))
+
+    velocity, history = refine(start, observed, settings, score)
     mae, ssim = (torch.stack([score[k].cpu() for score in scores]) for k in (0, 1))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
 
 def _run_start(
+    name: str,
     start: torch.Tensor,
     maps: Predictions,
     settings: RefineSettings,
@@ -95,19 +109,26 @@ def _run_start(
     (as the generator propagates): deepwave's threads synchronize at every time step, and on a shared
     machine they wait on each other far longer than the step takes.
     """
+    lock = threading.Lock()
+    progress = Progress(settings.iterations * len(start), STARTS[name], unit="sample-iterations")
+
+    def advance(count: int) -> None:
+        with lock:
+            progress.update(count)
 
     def run_batch(first: int) -> tuple[torch.Tensor, ...]:
         batch = slice(first, first + batch_size)
         tensors = (start[batch], maps.seismic[batch], maps.truth[batch])
-        return _refine_batch(*(t.to(device) for t in tensors), settings, norm)
+        return _refine_batch(*(t.to(device) for t in tensors), settings, norm, advance)
 
     began = time.perf_counter()
     firsts = range(0, len(start), batch_size)
-    if device.type == "cpu":
-        with torch_threads(1), ThreadPoolExecutor(min(available_cores(), len(firsts))) as pool:
-            parts = list(pool.map(run_batch, firsts))
-    else:
-        parts = [run_batch(first) for first in firsts]
+    with progress:
+        if device.type == "cpu":
+            with torch_threads(1), ThreadPoolExecutor(min(available_cores(), len(firsts))) as pool:
+                parts = list(pool.map(run_batch, firsts))
+        else:
+            parts = [run_batch(first) for first in firsts]
     seconds = time.perf_counter() - began
     refined, misfit, mae, ssim = (torch.cat(column, dim=1 if k else 0) for k, column in enumerate(zip(*parts)))
     return {
@@ -247,7 +268,7 @@ def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}
     runs = {}
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(start, maps, settings, cfg.batch_size, loaded.device, norm)}
+        runs[name] = {"start": start, **_run_start(name, start, maps, settings, cfg.batch_size, loaded.device, norm)}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
