@@ -12,7 +12,7 @@ LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1,
     "models": 2, "data": 2, "logging": 2,
-    "diagnostics": 3, "resolvers": 3,
+    "diagnostics": 3, "resolvers": 3, "physics": 3,
     "training": 4, "experiments": 4,
     "benchmarking": 5, "tasks": 5,
     "cli": 6,

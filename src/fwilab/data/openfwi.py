@@ -242,6 +242,11 @@ def read_sample(path: Path, array: np.memmap, row: int) -> np.ndarray:
     return np.frombuffer(bytearray(data), dtype=array.dtype).reshape(array.shape[1:])
 
 
+def read_velocity_file(path: str | Path) -> np.ndarray:
+    """An OpenFWI velocity file (n, 1, 70, 70) float32, checked as training reads one (e.g. refined maps)."""
+    return np.array(_open_array(Path(path), VELOCITY_SHAPE))
+
+
 def open_pair(pair: FilePair) -> tuple[np.ndarray, np.ndarray]:
     """Memory-map one pair after checking shapes, dtypes and matching sample counts."""
     seismic = _open_array(pair.seismic, SEISMIC_SHAPE)

@@ -172,11 +172,44 @@ def _colour_bar(name: str, low: float, high: float, height: int, unit: str) -> I
     image = Image.new("RGB", (64, height), "white")
     image.paste(Image.fromarray(strip), (0, 0))
     draw = ImageDraw.Draw(image)
-    draw.text((14, 0), f"{high:.0f}", fill="black", font=_font(10))
-    draw.text((14, height // 2 - 6), f"{(low + high) / 2:.0f}", fill="black", font=_font(10))
-    draw.text((14, height - 12), f"{low:.0f}", fill="black", font=_font(10))
+    draw.text((14, 0), f"{high:.4g}", fill="black", font=_font(10))
+    draw.text((14, height // 2 - 6), f"{(low + high) / 2:.4g}", fill="black", font=_font(10))
+    draw.text((14, height - 12), f"{low:.4g}", fill="black", font=_font(10))
     draw.text((14, height - 24), unit, fill="black", font=_font(10))
     return image
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One titled map of a picture row, coloured with ``colormap`` over [low, high] and drawn with a colour bar."""
+
+    title: str
+    values: np.ndarray
+    colormap: str
+    low: float
+    high: float
+    unit: str
+
+
+def symmetric_limit(values: np.ndarray) -> float:
+    """The largest finite |value| (1 when there is none or it is 0): a diverging scale centred on 0."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def render_panel_row(panels: list[Panel], height: int, width: int) -> np.ndarray:
+    """Panels side by side, each resized to height x width pixels (nearest when enlarging, so cells stay
+    sharp; bilinear when shrinking a long record), with its title above and its colour bar beside it."""
+    canvas = Image.new("RGB", (len(panels) * (width + 64 + 8), height + 16), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, panel in enumerate(panels):
+        left = index * (width + 64 + 8)
+        rgb = Image.fromarray(apply_colormap(panel.values, panel.colormap, panel.low, panel.high))
+        resample = Image.NEAREST if height >= panel.values.shape[0] else Image.BILINEAR
+        draw.text((left, 0), panel.title, fill="black", font=_font(11))
+        canvas.paste(rgb.resize((width, height), resample), (left, 16))
+        canvas.paste(_colour_bar(panel.colormap, panel.low, panel.high, height, panel.unit), (left + width + 4, 16))
+    return np.asarray(canvas)
 
 
 def render_velocity_panel(
@@ -191,31 +224,48 @@ def render_velocity_panel(
         for name, array in (("prediction", prediction), ("truth", target))
         if (problem := slice_problem(array)) == "NaN/Inf"
     ]
-    limit = float(np.nanmax(np.abs(np.where(np.isfinite(error), error, np.nan)))) if np.isfinite(error).any() else 1.0
-    limit = limit or 1.0
+    limit = symmetric_limit(error)
     panels = [
-        (
-            "prediction",
-            apply_colormap(prediction, "velocity", *vel_range),
-            _colour_bar("velocity", *vel_range, prediction.shape[0] * scale, "m/s"),
-        ),
-        (
-            "ground truth",
-            apply_colormap(target, "velocity", *vel_range),
-            _colour_bar("velocity", *vel_range, target.shape[0] * scale, "m/s"),
-        ),
-        (
-            "error",
-            apply_colormap(error, "seismic", -limit, limit),
-            _colour_bar("seismic", -limit, limit, error.shape[0] * scale, "m/s"),
-        ),
+        Panel("prediction", prediction, "velocity", *vel_range, "m/s"),
+        Panel("ground truth", target, "velocity", *vel_range, "m/s"),
+        Panel("error", error, "seismic", -limit, limit, "m/s"),
     ]
-    height, width = prediction.shape[0] * scale, prediction.shape[1] * scale
-    canvas = Image.new("RGB", (3 * (width + 64 + 8), height + 16), "white")
-    draw = ImageDraw.Draw(canvas)
-    for index, (title, rgb, bar) in enumerate(panels):
-        left = index * (width + 64 + 8)
-        draw.text((left, 0), title, fill="black", font=_font(11))
-        canvas.paste(Image.fromarray(_upscale(rgb, scale)), (left, 16))
-        canvas.paste(bar, (left + width + 4, 16))
-    return Rendered(np.asarray(canvas), flags)
+    return Rendered(render_panel_row(panels, prediction.shape[0] * scale, prediction.shape[1] * scale), flags)
+
+
+def render_gather_comparison(observed: np.ndarray, simulated: np.ndarray, label: str = "predicted") -> np.ndarray:
+    """Observed | simulated | difference of one shot gather (time down, receivers across) on one colour scale.
+
+    The scale is the 99th percentile of |observed|, so reflections stay visible beside the direct wave
+    and a difference as strong as the data shows as strongly.
+    """
+    observed = np.asarray(observed, dtype=np.float64)
+    simulated = np.asarray(simulated, dtype=np.float64)
+    clip = float(np.percentile(np.abs(observed), 99)) or 1.0
+    panels = [
+        Panel("observed", observed, "seismic", -clip, clip, ""),
+        Panel(label, simulated, "seismic", -clip, clip, ""),
+        Panel(f"{label} - observed", simulated - observed, "seismic", -clip, clip, ""),
+    ]
+    return render_panel_row(panels, 300, 140)
+
+
+def render_refinement(
+    truth: np.ndarray,
+    start: np.ndarray,
+    refined: np.ndarray,
+    vel_range: tuple[float, float] = VELOCITY_RANGE,
+    scale: int = 3,
+) -> np.ndarray:
+    """Truth | start | refined | start - truth | refined - truth, in m/s; both errors share one scale, so a
+    refinement that helps shows as a paler last panel."""
+    truth, start, refined = (np.asarray(a, dtype=np.float64) for a in (truth, start, refined))
+    limit = max(symmetric_limit(start - truth), symmetric_limit(refined - truth))
+    panels = [
+        Panel("truth", truth, "velocity", *vel_range, "m/s"),
+        Panel("start", start, "velocity", *vel_range, "m/s"),
+        Panel("refined", refined, "velocity", *vel_range, "m/s"),
+        Panel("start - truth", start - truth, "seismic", -limit, limit, "m/s"),
+        Panel("refined - truth", refined - truth, "seismic", -limit, limit, "m/s"),
+    ]
+    return render_panel_row(panels, truth.shape[0] * scale, truth.shape[1] * scale)

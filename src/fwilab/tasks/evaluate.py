@@ -17,17 +17,22 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.data.synthetic.forward import simulate_models
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
-from fwilab.errors import ConfigError
+from fwilab.diagnostics.render import render_gather_comparison
+from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
 from fwilab.models.build import build_model
+from fwilab.physics.misfit import check_velocity_range, relative_misfit
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
 
 log = logging.getLogger(__name__)
@@ -91,8 +96,80 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
     return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
 
 
+@dataclass
+class Predictions:
+    """The first samples of a split: observed gathers, true maps and the model's maps, all raw (m/s) on the CPU."""
+
+    seismic: torch.Tensor  # (n, 5, 1000, 70)
+    truth: torch.Tensor  # (n, 1, 70, 70) m/s
+    predicted: torch.Tensor  # (n, 1, 70, 70) m/s, clamped to the normalizer's velocity range
+
+
+@torch.no_grad()
+def predict_first(loaded: TrainedModel, count: int) -> Predictions:
+    """The model's maps for the first ``count`` samples of the loaded split (fewer when the split is smaller)."""
+    items = [loaded.dataset[i] for i in range(min(count, len(loaded.dataset)))]
+    seismic = torch.stack([s for s, _ in items])
+    truth = torch.stack([v for _, v in items])
+    normalizer = loaded.normalizer
+    predicted = loaded.model(normalizer.seismic(seismic.to(loaded.device))).float().cpu()
+    predicted = normalizer.velocity_to_ms(predicted).clamp(normalizer.vel_min, normalizer.vel_max)
+    return Predictions(seismic, truth, predicted)
+
+
+def score_maps(
+    velocity: torch.Tensor, truth: torch.Tensor, normalizer: Normalizer
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample MAE and SSIM of maps in m/s against the truth, as fwilab's metrics take them (normalized, OpenFWI's SSIM)."""
+    prediction, target = normalizer.velocity(velocity), normalizer.velocity(truth)
+    mae = (prediction - target).abs().flatten(1).mean(dim=1)
+    return mae, ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).float()
+
+
+def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:
+    """``{prefix}_mean`` and ``{prefix}_median`` of per-sample misfits."""
+    return {f"{prefix}_mean": misfit.mean().item(), f"{prefix}_median": misfit.median().item()}
+
+
+def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: Path) -> dict[str, float]:
+    """Re-simulate the predicted and the true maps of the first ``count`` samples; their relative L2 data misfits
+    (the truth's is the operator's floor) and one picture per sample (the centre shot: observed, predicted, difference)."""
+    normalizer = loaded.normalizer
+    check_velocity_range(normalizer.vel_min, normalizer.vel_max)
+    maps = predict_first(loaded, count)
+    simulated = torch.from_numpy(simulate_models(maps.predicted.numpy(), batch_size, loaded.device))
+    floor = torch.from_numpy(simulate_models(maps.truth.numpy(), batch_size, loaded.device))
+    misfit, truth_misfit = relative_misfit(simulated, maps.seismic), relative_misfit(floor, maps.seismic)
+    folder = run_dir / "data_fit"
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = maps.seismic.shape[1] // 2
+    for index in range(len(misfit)):
+        picture = render_gather_comparison(maps.seismic[index, shot].numpy(), simulated[index, shot].numpy())
+        Image.fromarray(picture).save(folder / f"sample{index}_shot{shot}.png")
+    log.info(
+        "data misfit of %d predicted maps: mean %.4f, median %.4f (true maps: mean %.4f, the operator's floor); "
+        "pictures in %s",
+        len(misfit),
+        misfit.mean().item(),
+        misfit.median().item(),
+        truth_misfit.mean().item(),
+        folder,
+    )
+    return {
+        "physics_samples": len(misfit),
+        **misfit_summary("data_misfit", misfit),
+        **misfit_summary("data_misfit_truth", truth_misfit),
+        "data_misfit_per_sample": misfit.tolist(),
+    }
+
+
 def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data)."""
+    """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data),
+    and with ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
+    physics = cfg.get("physics") or {}
+    physics_samples = physics.get("samples", 0)
+    require_whole("physics.samples", physics_samples, minimum=0, hint="(0: no re-simulation)")
+    require_whole("physics.batch_size", physics.get("batch_size", 8))
     loaded = load_trained(cfg)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
     batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
@@ -120,6 +197,8 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         metrics["rmse_ms"],
         metrics["ssim"],
     )
+    if physics_samples > 0:
+        result.update(score_data_fit(loaded, physics_samples, physics.get("batch_size", 8), Path(run_dir)))
     write_json(Path(run_dir) / "metrics.json", result)
     return result
 

@@ -67,23 +67,27 @@ def import_deepwave() -> ModuleType:
     return deepwave
 
 
-def ricker_wavelet(dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The source time function (N_TIME,), scaled by the calibrated source amplitude."""
+def ricker_wavelet(dtype: torch.dtype = torch.float32, n_time: int = N_TIME) -> torch.Tensor:
+    """The source time function (n_time,), scaled by the calibrated source amplitude."""
     return SOURCE_AMPLITUDE * import_deepwave().wavelets.ricker(
-        PEAK_FREQUENCY_HZ, N_TIME, DT_S, PEAK_TIME_S, dtype=dtype
+        PEAK_FREQUENCY_HZ, n_time, DT_S, PEAK_TIME_S, dtype=dtype
     )
 
 
-def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:
-    """Shot gathers (n, 5, 1000, 70) for velocity maps (n, 1, 70, 70) or (n, 70, 70) in m/s.
+def simulate_shot_gathers(velocity: torch.Tensor, n_time: int = N_TIME) -> torch.Tensor:
+    """Shot gathers (n, 5, n_time, 70) for velocity maps (n, 1, 70, 70) or (n, 70, 70) in m/s.
 
     All 5 shots of all n models propagate in one deepwave call on the velocity tensor's device.
+    Differentiable in ``velocity`` (deepwave's adjoint); float64 maps propagate in float64 (the
+    finite-difference test of the gradient), anything else in float32 (the generator's data).
+    ``n_time`` shortens the record for cheap tests; the first samples are the same as the full one's.
     """
     if velocity.dim() == 4:
         velocity = velocity[:, 0]
     n, nz, nx = velocity.shape
     device = velocity.device
-    models = velocity.float().repeat_interleave(N_SOURCES, dim=0)
+    dtype = torch.float64 if velocity.dtype == torch.float64 else torch.float32
+    models = velocity.to(dtype).repeat_interleave(N_SOURCES, dim=0)
     n_shots = n * N_SOURCES
     source_locations = torch.zeros(n_shots, 1, 2, dtype=torch.long, device=device)
     source_locations[:, 0, 0] = SOURCE_DEPTH_CELLS
@@ -91,7 +95,7 @@ def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:
     receiver_locations = torch.zeros(n_shots, N_RECEIVERS, 2, dtype=torch.long, device=device)
     receiver_locations[:, :, 0] = SOURCE_DEPTH_CELLS
     receiver_locations[:, :, 1] = torch.arange(N_RECEIVERS, device=device)
-    amplitudes = ricker_wavelet().to(device).expand(n_shots, 1, N_TIME).contiguous()
+    amplitudes = ricker_wavelet(dtype, n_time).to(device).expand(n_shots, 1, n_time).contiguous()
     deepwave = import_deepwave()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", deepwave.DeepwaveWarning)
@@ -109,11 +113,13 @@ def simulate_shot_gathers(velocity: torch.Tensor) -> torch.Tensor:
             courant_number=COURANT_NUMBER,
         )
     recorded = result.receiver_amplitudes
-    return -recorded.reshape(n, N_SOURCES, N_RECEIVERS, N_TIME).transpose(2, 3).contiguous()
+    return -recorded.reshape(n, N_SOURCES, N_RECEIVERS, n_time).transpose(2, 3).contiguous()
 
 
 @contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
+    """torch (and deepwave's OpenMP) on ``n`` threads inside the block: one per core-sized worker, whose
+    per-time-step barriers would otherwise wait on busy cores."""
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -140,5 +146,5 @@ def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device)
     n_chunks = workers * math.ceil(n / (workers * batch_size))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     chunks = [torch.from_numpy(velocity[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
-    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         return np.concatenate([gathers.numpy() for gathers in pool.map(simulate_shot_gathers, chunks)])

@@ -1,0 +1,19 @@
+"""Wave-equation refinement of a checkpoint's predictions, beside FWI from a 1-D start:
+`fwilab-refine checkpoint=PATH [split=val samples=4 iterations=100]`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fwilab.cli import hydra_task, run_dir
+from fwilab.commands import CONFIG_PATH
+from fwilab.tasks.refine import run_refine
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="refine")
+@hydra_task
+def main(cfg: DictConfig) -> dict:
+    return run_refine(cfg, run_dir())
+
+
+if __name__ == "__main__":
+    main()

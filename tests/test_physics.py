@@ -1,0 +1,129 @@
+"""Physics in the loop: the data misfit, its gradient, the low-pass filter and refinement, on small CPU sizes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fwilab.data.openfwi import OpenFWIDataset, read_split_file
+from fwilab.data.synthetic.forward import simulate_shot_gathers, torch_threads
+from fwilab.data.synthetic.velocity import velocity_models
+from fwilab.errors import ConfigError
+from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
+from fwilab.physics.refine import RefineSettings, depth_ramp, gaussian_smooth, refine, stage_of
+
+SHORT = 300  # time samples: the direct wave and the shallow reflections, at a third of the cost
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """deepwave on one thread, as the refine task runs it per core: its per-step barriers crawl on busy cores."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def true_model() -> torch.Tensor:
+    return torch.from_numpy(velocity_models(np.random.default_rng(5), "curvefault_a", 1))
+
+
+def test_a_short_record_is_the_start_of_the_full_one(true_model):
+    full = simulate_shot_gathers(true_model)
+    short = simulate_shot_gathers(true_model, n_time=SHORT)
+    assert full.shape == (1, 5, 1000, 70) and short.shape == (1, 5, SHORT, 70)
+    assert torch.allclose(short, full[:, :, :SHORT], rtol=0, atol=1e-5 * full.abs().max())
+
+
+def test_misfit_gradient_matches_finite_differences(true_model):
+    """The directional derivative of deepwave's gradient against a central difference, in float64."""
+    truth = true_model.double()
+    observed = simulate_shot_gathers(truth, n_time=200)
+    start = gaussian_smooth(truth, 3.0)  # a blurred map: misfit well above 0, smooth in the velocity
+    bump = torch.zeros_like(truth)
+    bump[..., 5:20, 25:45] = 10.0
+    direction = gaussian_smooth(bump, 2.0)  # a smooth shallow anomaly of up to 10 m/s
+
+    velocity = start.clone().requires_grad_(True)
+    data_misfit(velocity, observed).sum().backward()
+    analytic = (velocity.grad * direction).sum().item()
+    h = 0.1  # 1 m/s at most: the central difference's O(h^2) error is 1e-6 of the derivative here
+    plus = data_misfit(start + h * direction, observed).item()
+    minus = data_misfit(start - h * direction, observed).item()
+    numeric = (plus - minus) / (2 * h)
+    assert abs(analytic) > 1e-5
+    assert analytic == pytest.approx(numeric, rel=1e-4)
+
+
+def test_true_maps_of_a_generated_set_resimulate_at_the_floor(tiny_dataset):
+    dataset = OpenFWIDataset(read_split_file(tiny_dataset / "val.txt", tiny_dataset))
+    items = [dataset[i] for i in range(3)]
+    seismic = torch.stack([s for s, _ in items])
+    velocity = torch.stack([v for _, v in items])
+    floor = data_misfit(velocity, seismic)
+    assert floor.shape == (3,) and floor.max().item() < 1e-5
+    shifted = data_misfit(velocity * 0.95, seismic)  # 5% slower everywhere: arrivals late, clearly off
+    assert shifted.min().item() > 0.1
+
+
+def test_relative_misfit_is_one_for_silence_and_scales_with_the_residual():
+    observed = torch.randn(3, 5, 50, 70, generator=torch.Generator().manual_seed(1))
+    assert relative_misfit(torch.zeros_like(observed), observed).tolist() == pytest.approx([1.0] * 3)
+    assert relative_misfit(1.1 * observed, observed).tolist() == pytest.approx([0.1] * 3, rel=1e-5)
+
+
+def test_lowpass_keeps_low_and_removes_high_frequencies():
+    t = torch.arange(1000, dtype=torch.float64) * 1e-3
+    low = torch.sin(2 * math.pi * 3.0 * t)
+    high = torch.sin(2 * math.pi * 30.0 * t)
+    gathers = (low + high).view(1, 1, -1, 1).expand(1, 5, 1000, 70)
+    filtered = lowpass(gathers, 8.0)[0, 0, :, 0]
+    middle = slice(200, 800)  # away from the ends of the finite record
+    assert torch.allclose(filtered[middle], low[middle], atol=0.02)
+    assert lowpass(gathers, None) is gathers
+
+
+@pytest.mark.parametrize("vel_range", [(1500.0, 5000.0), (0.0, 4500.0), (3000.0, 2000.0)])
+def test_a_range_the_operator_cannot_step_is_refused(vel_range):
+    with pytest.raises(ConfigError, match="steps stably"):
+        check_velocity_range(*vel_range)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        ({"iterations": 0}, "iterations=0"),
+        ({"step_ms": 0.0}, "step_ms"),
+        ({"frequencies_hz": (10.0, 5.0)}, "low to high"),
+        ({"frequencies_hz": (None, 5.0)}, "full band"),
+        ({"vel_max": 6000.0}, "steps stably"),
+    ],
+)
+def test_bad_settings_are_refused(change, match):
+    with pytest.raises(ConfigError, match=match):
+        RefineSettings(**{"iterations": 10, **change}).check()
+
+
+def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(true_model):
+    """A blurred true map (what a network's prediction looks like) moves towards the truth, not only the data fit."""
+    observed = simulate_shot_gathers(true_model, n_time=SHORT)
+    start = gaussian_smooth(true_model, 4.0)
+    seen = []
+    settings = RefineSettings(iterations=8, step_ms=20.0, frequencies_hz=(8.0, None))
+    refined, history = refine(start, observed, settings, lambda k, v, m: seen.append(k))
+    assert len(history) == 9 and seen == list(range(9))
+    assert history[-1][0] < 0.5 * history[0][0]
+    assert (refined - true_model).abs().mean() < 0.9 * (start - true_model).abs().mean()
+    assert refined.min() >= 1500.0 and refined.max() <= 4500.0
+
+
+def test_depth_ramp_grows_linearly_with_depth():
+    ramp = depth_ramp(2, 1900.0, 4000.0)
+    assert ramp.shape == (2, 1, 70, 70)
+    assert ramp[0, 0, 0].tolist() == [1900.0] * 70 and ramp[1, 0, -1, 5].item() == pytest.approx(4000.0)
+    assert (ramp[0, 0, 1:, 0] > ramp[0, 0, :-1, 0]).all()
+
+
+def test_the_iterations_are_split_evenly_over_the_frequency_stages():
+    settings = RefineSettings(iterations=7, frequencies_hz=(5.0, 10.0, None))
+    assert [stage_of(k, settings) for k in range(7)] == [5.0, 5.0, 5.0, 10.0, 10.0, None, None]
