@@ -127,3 +127,11 @@ def test_depth_ramp_grows_linearly_with_depth():
 def test_the_iterations_are_split_evenly_over_the_frequency_stages():
     settings = RefineSettings(iterations=7, frequencies_hz=(5.0, 10.0, None))
     assert [stage_of(k, settings) for k in range(7)] == [5.0, 5.0, 5.0, 10.0, 10.0, None, None]
+
+
+def test_propagation_runs_on_the_cpu_for_a_model_on_apples_gpu():
+    from fwilab.data.synthetic.forward import propagation_device
+
+    assert propagation_device(torch.device("mps")) == torch.device("cpu")  # deepwave has no mps kernels
+    assert propagation_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert propagation_device(torch.device("cpu")) == torch.device("cpu")

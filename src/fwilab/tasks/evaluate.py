@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
-from fwilab.data.synthetic.forward import simulate_models
+from fwilab.data.synthetic.forward import propagation_device, simulate_models
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
@@ -137,8 +137,9 @@ def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: P
     normalizer = loaded.normalizer
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
     maps = predict_first(loaded, count)
-    simulated = torch.from_numpy(simulate_models(maps.predicted.numpy(), batch_size, loaded.device))
-    floor = torch.from_numpy(simulate_models(maps.truth.numpy(), batch_size, loaded.device))
+    device = propagation_device(loaded.device)
+    simulated = torch.from_numpy(simulate_models(maps.predicted.numpy(), batch_size, device))
+    floor = torch.from_numpy(simulate_models(maps.truth.numpy(), batch_size, device))
     misfit, truth_misfit = relative_misfit(simulated, maps.seismic), relative_misfit(floor, maps.seismic)
     folder = run_dir / "data_fit"
     folder.mkdir(parents=True, exist_ok=True)

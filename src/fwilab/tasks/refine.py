@@ -10,6 +10,7 @@ the misfit and MAE curves) and a W&B run with ``job_type`` refine.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from fwilab.data.synthetic.faithfulness import TARGETS
-from fwilab.data.synthetic.forward import simulate_models, torch_threads
+from fwilab.data.synthetic.forward import propagation_device, simulate_models, torch_threads
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
@@ -84,12 +85,12 @@ def _refine_batch(
     ``advance(n)`` after every update."""
     scores: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def score(iteration: int, maps: torch.Tensor, misfit: torch.Tensor) -> None:
+    def record(iteration: int, maps: torch.Tensor, misfit: torch.Tensor) -> None:
         scores.append(score_maps(maps, truth, norm))
         if iteration > 0:
             advance(len(maps))
 
-    velocity, history = refine(start, observed, settings, score)
+    velocity, history = refine(start, observed, settings, record)
     mae, ssim = (torch.stack([score[k].cpu() for score in scores]) for k in (0, 1))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
@@ -121,6 +122,8 @@ def _run_start(
         tensors = (start[batch], maps.seismic[batch], maps.truth[batch])
         return _refine_batch(*(t.to(device) for t in tensors), settings, norm, advance)
 
+    if device.type == "cpu":  # batches small enough that every core gets one
+        batch_size = min(batch_size, math.ceil(len(start) / available_cores()))
     began = time.perf_counter()
     firsts = range(0, len(start), batch_size)
     with progress:
@@ -266,16 +269,16 @@ def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     count, family = len(maps.truth), loaded.data_cfg.family
     log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
     starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}
-    runs = {}
+    device, runs = propagation_device(loaded.device), {}
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(name, start, maps, settings, cfg.batch_size, loaded.device, norm)}
+        runs[name] = {"start": start, **_run_start(name, start, maps, settings, cfg.batch_size, device, norm)}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
             runs[name]["misfit"][0].mean().item(),
             runs[name]["misfit"][-1].mean().item(),
             runs[name]["seconds_per_iteration_per_sample"],
-            loaded.device,
+            device,
         )
-    rows = _table(runs, _truth_misfit(maps, loaded.device), norm.ms_per_unit)
+    rows = _table(runs, _truth_misfit(maps, device), norm.ms_per_unit)
     return _write_outputs(cfg, Path(run_dir), loaded, maps, runs, rows)

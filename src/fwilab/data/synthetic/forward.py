@@ -67,6 +67,11 @@ def import_deepwave() -> ModuleType:
     return deepwave
 
 
+def propagation_device(device: torch.device) -> torch.device:
+    """Where deepwave can propagate for a task whose model runs on ``device``: CPU and CUDA only (Apple's mps: the CPU)."""
+    return torch.device("cpu") if device.type == "mps" else device
+
+
 def ricker_wavelet(dtype: torch.dtype = torch.float32, n_time: int = N_TIME) -> torch.Tensor:
     """The source time function (n_time,), scaled by the calibrated source amplitude."""
     return SOURCE_AMPLITUDE * import_deepwave().wavelets.ricker(
