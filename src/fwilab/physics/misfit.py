@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from fwilab.data.synthetic.forward import DT_S, MAX_VELOCITY, simulate_shot_gathers
+from fwilab.data.synthetic.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
 from fwilab.errors import ConfigError
 
 TIME_AXIS = -2  # gathers are (n, shots, time, receivers)
@@ -40,6 +40,15 @@ def data_misfit(velocity: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
     """
     simulated = simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS])
     return relative_misfit(simulated, observed.to(simulated))
+
+
+def resimulated_misfit(
+    velocity: torch.Tensor, observed: torch.Tensor, batch_size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gathers of maps (n, 1, 70, 70) in m/s simulated as the generator does (``simulate_models``), and their relative
+    misfit (n,) against ``observed``: scoring, not refinement (no gradient)."""
+    simulated = torch.from_numpy(simulate_models(velocity.numpy(), batch_size, device))
+    return simulated, relative_misfit(simulated, observed)
 
 
 def lowpass(gathers: torch.Tensor, cutoff_hz: float | None, dt_s: float = DT_S) -> torch.Tensor:

@@ -23,14 +23,14 @@ from torch.utils.data import DataLoader
 
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
-from fwilab.data.synthetic.forward import propagation_device, simulate_models
+from fwilab.data.synthetic.forward import propagation_device
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
 from fwilab.models.build import build_model
-from fwilab.physics.misfit import check_velocity_range, relative_misfit
+from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
@@ -138,9 +138,8 @@ def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: P
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
     maps = predict_first(loaded, count)
     device = propagation_device(loaded.device)
-    simulated = torch.from_numpy(simulate_models(maps.predicted.numpy(), batch_size, device))
-    floor = torch.from_numpy(simulate_models(maps.truth.numpy(), batch_size, device))
-    misfit, truth_misfit = relative_misfit(simulated, maps.seismic), relative_misfit(floor, maps.seismic)
+    simulated, misfit = resimulated_misfit(maps.predicted, maps.seismic, batch_size, device)
+    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, batch_size, device)[1]
     folder = run_dir / "data_fit"
     folder.mkdir(parents=True, exist_ok=True)
     shot = maps.seismic.shape[1] // 2

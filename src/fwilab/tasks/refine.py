@@ -25,14 +25,14 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from fwilab.data.synthetic.faithfulness import TARGETS
-from fwilab.data.synthetic.forward import propagation_device, simulate_models, torch_threads
+from fwilab.data.synthetic.forward import propagation_device, torch_threads
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError, require_whole
 from fwilab.io import atomic_write, write_json
 from fwilab.logging import build_logger
-from fwilab.physics.misfit import relative_misfit
+from fwilab.physics.misfit import resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
@@ -177,12 +177,6 @@ def check_refine_config(cfg: DictConfig) -> None:
     refine_settings(cfg)
 
 
-def _truth_misfit(maps: Predictions, device: torch.device) -> torch.Tensor:
-    """The true maps' misfit: the forward operator's floor on these data (~0 on fwilab's, not on other codes')."""
-    simulated = simulate_models(maps.truth.numpy(), len(maps.truth), device)
-    return relative_misfit(torch.from_numpy(simulated), maps.seismic)
-
-
 def _table(runs: dict[str, dict[str, Any]], floor: torch.Tensor, ms_per_unit: float) -> list[dict]:
     """Network alone, the 1-D start, both refined, and the truth's floor: MAE, SSIM, data misfit."""
     network, baseline = runs["network"], runs["1d"]
@@ -280,5 +274,6 @@ def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             runs[name]["seconds_per_iteration_per_sample"],
             device,
         )
-    rows = _table(runs, _truth_misfit(maps, device), norm.ms_per_unit)
+    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, cfg.batch_size, device)[1]  # the operator's floor
+    rows = _table(runs, truth_misfit, norm.ms_per_unit)
     return _write_outputs(cfg, Path(run_dir), loaded, maps, runs, rows)
