@@ -73,3 +73,35 @@ def test_networks_and_renderers_import_no_training_stack():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+MAX_FUNCTION_LINES = 60  # the developers' guide: functions under 60 lines
+
+
+def _long_functions(source: str, name: str) -> list[str]:
+    """'file:line function (N lines)' for each function (nested and methods too) longer than the limit, decorators counted."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list])
+            length = node.end_lineno - first + 1
+            if length > MAX_FUNCTION_LINES:
+                found.append(f"{name}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_the_length_check_names_a_function_one_line_over_the_limit():
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES - 2))
+    fits = f"def fits():\n{body}    return 0\n"  # 60 lines
+    over = f"@staticmethod\ndef over():\n{body}    return 0\n"  # the decorator makes it 61
+    assert _long_functions(fits, "a.py") == []
+    assert _long_functions(over, "b.py") == [f"b.py:2 over ({MAX_FUNCTION_LINES + 1} lines)"]
+
+
+def test_no_function_is_over_60_lines():
+    offenders = [
+        line
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for line in _long_functions(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert not offenders, "functions over 60 lines:\n" + "\n".join(offenders)
