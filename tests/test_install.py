@@ -69,7 +69,11 @@ def test_the_wheel_installs_commands_that_run_the_smoke_job_from_an_empty_direct
     modules = {
         f"fwilab/{path.relative_to(ROOT / 'src' / 'fwilab')}" for path in (ROOT / "src" / "fwilab").rglob("*.py")
     }
+    templates = {
+        f"fwilab/{path.relative_to(ROOT / 'src' / 'fwilab')}" for path in (ROOT / "src" / "fwilab").rglob("templates/*")
+    }
     assert configs <= names and modules <= names and "fwilab/conf/train.yaml" in configs
+    assert templates <= names and "fwilab/experiments/templates/review.html" in templates
 
     bin_dir = _venv_with_this_environments_packages(tmp_path / "venv")
     subprocess.run(
@@ -110,3 +114,7 @@ def test_the_wheel_installs_commands_that_run_the_smoke_job_from_an_empty_direct
     assert yaml.safe_load((job / "config.yaml").read_text())["optimizer"]["momentum"] == 0.9
     assert any((tmp_path / "data" / "synthetic").iterdir())  # the data went to the cache, not the working directory
     assert sorted(path.name for path in empty.iterdir()) == ["outputs"]
+    review = subprocess.run(
+        ["fwilab-review", str(job)], cwd=empty, env=env, capture_output=True, text=True, timeout=120
+    )  # the page's template, read from the installed package
+    assert review.returncode == 0 and '<tr data-job="' in (job / "review.html").read_text(), review.stderr[-3000:]

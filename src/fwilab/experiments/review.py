@@ -5,16 +5,18 @@ validation-MAE curves (inline SVG), and for each run its snapshot pictures, laye
 a step slider: the layer's PCA-RGB picture and channel montage next to the velocity panels and the
 layer's statistics at that step. Every picture is embedded as a data URI, so the one file can be
 copied anywhere and opened in any browser; ``max_snapshots`` bounds its size (evenly spaced steps,
-the last one always kept).
+the last one always kept). Evaluate runs with ``physics.samples`` and refine runs get a data-misfit table
+and their pictures instead. The page is the package's template ``templates/review.html`` (jinja2).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from fwilab.errors import DataError
 from fwilab.experiments.summary import COLUMNS, Job, load_jobs, read_job, summary_rows, varying_keys
@@ -94,6 +96,7 @@ def curves_svg(jobs: list[Job], width: int = 800, height: int = 280) -> str:
         f'<text x="{margin}" y="20" font-size="13">validation MAE (normalized) against step</text>',
         f'<text x="4" y="{margin}" font-size="11">{high:.4g}</text>',
         f'<text x="4" y="{height - margin}" font-size="11">{low:.4g}</text>',
+        f'<text x="{margin}" y="{height - 20}" font-size="11">0</text>',
         f'<text x="{width - 200}" y="{height - 20}" font-size="11">{last}</text>',
         f'<line x1="{margin}" y1="{height - margin}" x2="{width - 200}" y2="{height - margin}" stroke="#888"/>',
         f'<line x1="{margin}" y1="{margin}" x2="{margin}" y2="{height - margin}" stroke="#888"/>',
@@ -113,123 +116,76 @@ def curves_svg(jobs: list[Job], width: int = 800, height: int = 280) -> str:
     return "\n".join(parts)
 
 
-def _table(jobs: list[Job]) -> str:
-    rows = summary_rows(jobs)
-    head = "".join(f'<th data-key="{c}">{c}</th>' for c in COLUMNS)
-    body = []
-    for row in rows:
+def _table_rows(jobs: list[Job]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(job, [(sort value, shown text) per column]) for each row of the sweep table."""
+    rows = []
+    for row in summary_rows(jobs):
         cells = []
         for column in COLUMNS:
             value = row[column]
             sort_value = "" if value is None else value
             shown = "—" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
-            cells.append(f'<td data-value="{html.escape(str(sort_value))}">{html.escape(shown)}</td>')
-        body.append(f'<tr data-job="{html.escape(str(row["job"]))}">{"".join(cells)}</tr>')
-    return f'<table id="sweep-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            cells.append((str(sort_value), shown))
+        rows.append((str(row["job"]), cells))
+    return rows
 
 
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 7px; text-align: right; }}
-th {{ cursor: pointer; background: #f2f2f2; }}
-th.sorted {{ background: #d8e6f5; }}
-#controls {{ margin: 1em 0; display: flex; gap: 1.5em; align-items: center; }}
-#pictures {{ display: flex; gap: 1em; flex-wrap: wrap; align-items: flex-start; }}
-figure {{ margin: 0; }} figcaption {{ font-size: 12px; color: #555; }}
-img {{ image-rendering: pixelated; max-width: 480px; border: 1px solid #ddd; }}
-#layer-statistics td:first-child {{ text-align: left; }}
-</style></head><body>
-<h1>{title}</h1>
-<p>From <code>{source}</code>: {count} run(s). Click a column to sort.</p>
-{table}
-<h2>Validation curves</h2>
-{curves}
-<h2>Activations over training</h2>
-<div id="controls">
-<label>run <select id="run-select"></select></label>
-<label>layer <select id="layer-select"></select></label>
-<label>step <input id="step-slider" type="range" min="0" max="0" value="0"> <span id="step-label"></span></label>
-</div>
-<div id="pictures">
-<figure><img id="layer-pca" alt="PCA-RGB"><figcaption>PCA-RGB (first probe sample)</figcaption></figure>
-<figure><img id="layer-montage" alt="montage"><figcaption>channel montage</figcaption></figure>
-<figure><table id="layer-statistics"></table><figcaption>layer statistics at this step</figcaption></figure>
-<div id="velocity"></div>
-</div>
-<script>
-const RUNS = {runs};
-const $ = (id) => document.getElementById(id);
-function sortTable(th) {{
-  const table = $("sweep-table"), body = table.tBodies[0];
-  const index = Array.from(th.parentNode.children).indexOf(th);
-  const ascending = th.dataset.order !== "asc";
-  Array.from(th.parentNode.children).forEach((h) => {{ h.classList.remove("sorted"); delete h.dataset.order; }});
-  th.classList.add("sorted"); th.dataset.order = ascending ? "asc" : "desc";
-  const key = (row) => {{ const v = row.children[index].dataset.value; const n = parseFloat(v);
-    return v === "" ? null : (isNaN(n) ? v : n); }};
-  const rows = Array.from(body.rows).sort((a, b) => {{
-    const x = key(a), y = key(b);
-    if (x === null) return 1; if (y === null) return -1;
-    return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1);
-  }});
-  rows.forEach((row) => body.appendChild(row));
-}}
-document.querySelectorAll("#sweep-table th").forEach((th) => th.addEventListener("click", () => sortTable(th)));
-function show() {{
-  const run = RUNS[$("run-select").value]; if (!run || !run.steps.length) return;
-  const step = String(run.steps[$("step-slider").value]);
-  const layer = $("layer-select").value, pictures = run.pictures[step] || {{}};
-  $("step-label").textContent = step;
-  $("layer-pca").src = pictures[layer + "_pca_rgb"] || "";
-  $("layer-pca").parentNode.style.display = pictures[layer + "_pca_rgb"] ? "" : "none";
-  $("layer-montage").src = pictures[layer + "_montage"] || "";
-  const numbers = (run.statistics[step] || {{}})[layer] || {{}};
-  $("layer-statistics").innerHTML = Object.entries(numbers)
-    .map(([name, value]) => `<tr><td>${{name}}</td><td>${{value.toPrecision(4)}}</td></tr>`).join("");
-  $("velocity").innerHTML = Object.keys(pictures).filter((k) => k.startsWith("velocity_")).sort()
-    .map((k) => `<figure><img class="velocity" src="${{pictures[k]}}"><figcaption>${{k}}</figcaption></figure>`).join("");
-}}
-function chooseRun() {{
-  const run = RUNS[$("run-select").value];
-  $("layer-select").innerHTML = run.layers.map((l) => `<option>${{l}}</option>`).join("");
-  $("step-slider").max = Math.max(run.steps.length - 1, 0);
-  $("step-slider").value = Math.max(run.steps.length - 1, 0);
-  show();
-}}
-$("run-select").innerHTML = Object.entries(RUNS).map(([r, run]) => `<option value="${{r}}">${{run.label}}</option>`).join("");
-$("run-select").addEventListener("change", chooseRun);
-$("layer-select").addEventListener("change", show);
-$("step-slider").addEventListener("input", show);
-if (Object.keys(RUNS).length) chooseRun();
-</script></body></html>
-"""
+def data_fit(job: Job, run_dir: Path) -> dict[str, Any] | None:
+    """An evaluate run's (``physics.samples`` > 0) or a refine run's data misfit: mean and median per kind of map,
+    the true maps' (the operator's floor) last, and its pictures; None for any other run."""
+    metrics = job.metrics
+    if "data_misfit_mean" in metrics:
+        samples = metrics["physics_samples"]
+        rows = [
+            {"model": "network", "mean": metrics["data_misfit_mean"], "median": metrics["data_misfit_median"]},
+            {
+                "model": "truth",
+                "mean": metrics["data_misfit_truth_mean"],
+                "median": metrics["data_misfit_truth_median"],
+            },
+        ]
+    elif "table" in metrics:
+        samples = metrics["samples"]
+        rows = [
+            {"model": row["model"], "mean": row["data_misfit_mean"], "median": row["data_misfit_median"]}
+            for row in metrics["table"]
+        ]
+    else:
+        return None
+    folders = ("data_fit", "pictures")  # evaluate's gathers, refine's maps and curves
+    pictures = {f"{f}/{png.name}": _data_uri(png) for f in folders for png in sorted((run_dir / f).glob("*.png"))}
+    return {"name": job.name, "samples": samples, "rows": rows, "pictures": pictures}
+
+
+TEMPLATES = Environment(loader=PackageLoader("fwilab.experiments"), autoescape=True, undefined=StrictUndefined)
+TEMPLATES.policies["json.dumps_kwargs"] = {"sort_keys": False}  # statistics in the order the run recorded them
 
 
 def write_review(directory: str | Path, out: str | Path | None = None, max_snapshots: int = 6) -> Path:
-    """Write the review page of a run or sweep directory (default ``<directory>/review.html``)."""
+    """Write the review page of a run or sweep directory (default ``<directory>/review.html``): training runs in the
+    table, curves and snapshots; evaluate and refine runs in the data-misfit section."""
     if max_snapshots < 2:
         raise DataError(f"--max-snapshots {max_snapshots}: keep at least 2 snapshots per run (the first and the last)")
     directory = Path(directory)
     found = review_jobs(directory)
     jobs = [job for job, _ in found]
     varying = varying_keys(jobs)
+    fits = [(job, fit) for job, run_dir in found if (fit := data_fit(job, run_dir))]
+    fitted = {job.name for job, _ in fits}
+    training = [(job, run_dir) for job, run_dir in found if job.name not in fitted]
     runs = {
-        job.name: {
-            "label": job_label(job, varying),
-            **run_snapshots(run_dir, max_snapshots),
-        }
-        for job, run_dir in found
+        job.name: {"label": job_label(job, varying), **run_snapshots(run_dir, max_snapshots)}
+        for job, run_dir in training
     }
-    page = PAGE.format(
-        title=html.escape(f"fwilab review: {directory.name}"),
-        source=html.escape(str(directory)),
+    page = TEMPLATES.get_template("review.html").render(
+        title=f"fwilab review: {directory.name}",
+        source=str(directory),
         count=len(jobs),
-        table=_table(jobs),
-        curves=curves_svg(jobs),
-        runs=json.dumps(runs).replace("</", "<\\/"),
+        columns=COLUMNS,
+        training=_table_rows([job for job, _ in training]),
+        curves=curves_svg([job for job, _ in training]),  # SVG drawn here, its names escaped
+        runs=runs,
+        data_fit=[{**fit, "label": job_label(job, varying)} for job, fit in fits],
     )
     path = Path(out) if out else directory / "review.html"
     encoded = page.encode()
