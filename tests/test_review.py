@@ -289,3 +289,4 @@ def test_a_folder_of_training_evaluate_and_refine_runs_puts_each_in_its_section(
         f"pictures/{p.name}" for p in (physics_runs / "2" / "pictures").glob("*.png")
     }
     assert page.jobs == ["0"] and {"sweep-table", "curves", "run-select"} <= page.ids  # the training run alone
+    assert "data-misfit" not in _read_page(write_review(physics_runs / "0", physics_runs / "0.html")).ids

@@ -168,11 +168,10 @@ def write_review(directory: str | Path, out: str | Path | None = None, max_snaps
         raise DataError(f"--max-snapshots {max_snapshots}: keep at least 2 snapshots per run (the first and the last)")
     directory = Path(directory)
     found = review_jobs(directory)
-    jobs = [job for job, _ in found]
-    varying = varying_keys(jobs)
-    fits = [(job, fit) for job, run_dir in found if (fit := data_fit(job, run_dir))]
-    fitted = {job.name for job, _ in fits}
-    training = [(job, run_dir) for job, run_dir in found if job.name not in fitted]
+    fits = {job.name: fit for job, run_dir in found if (fit := data_fit(job, run_dir))}
+    training = [(job, run_dir) for job, run_dir in found if job.name not in fits]
+    fitted = [job for job, _ in found if job.name in fits]
+    varying, fit_varying = varying_keys([job for job, _ in training]), varying_keys(fitted)  # labels within a section
     runs = {
         job.name: {"label": job_label(job, varying), **run_snapshots(run_dir, max_snapshots)}
         for job, run_dir in training
@@ -180,12 +179,12 @@ def write_review(directory: str | Path, out: str | Path | None = None, max_snaps
     page = TEMPLATES.get_template("review.html").render(
         title=f"fwilab review: {directory.name}",
         source=str(directory),
-        count=len(jobs),
+        count=len(found),
         columns=COLUMNS,
         training=_table_rows([job for job, _ in training]),
         curves=curves_svg([job for job, _ in training]),  # SVG drawn here, its names escaped
         runs=runs,
-        data_fit=[{**fit, "label": job_label(job, varying)} for job, fit in fits],
+        data_fit=[{**fits[job.name], "label": job_label(job, fit_varying)} for job in fitted],
     )
     path = Path(out) if out else directory / "review.html"
     encoded = page.encode()
