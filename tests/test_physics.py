@@ -11,7 +11,7 @@ from fwilab.data.synthetic.forward import simulate_shot_gathers, torch_threads
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
 from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
-from fwilab.physics.refine import RefineSettings, depth_ramp, gaussian_smooth, refine, stage_of
+from fwilab.physics.refine import RefineSettings, depth_ramp, descent_direction, gaussian_smooth, refine, stage_of
 
 SHORT = 300  # time samples: the direct wave and the shallow reflections, at a third of the cost
 
@@ -94,6 +94,7 @@ def test_a_range_the_operator_cannot_step_is_refused(vel_range):
     [
         ({"iterations": 0}, "iterations=0"),
         ({"step_ms": 0.0}, "step_ms"),
+        ({"depth_scaling": -1.0}, "depth_scaling"),
         ({"frequencies_hz": (10.0, 5.0)}, "low to high"),
         ({"frequencies_hz": (None, 5.0)}, "full band"),
         ({"vel_max": 6000.0}, "steps stably"),
@@ -115,6 +116,21 @@ def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(t
     assert history[-1][0] < 0.5 * history[0][0]
     assert (refined - true_model).abs().mean() < 0.9 * (start - true_model).abs().mean()
     assert refined.min() >= 1500.0 and refined.max() <= 4500.0
+
+
+def test_each_sample_moves_its_largest_cell_by_the_step_whatever_its_gradient_scale():
+    """Gradients 1e-9 and 1e3 in scale both move their largest cell step_ms m/s; a uniform gradient moves the deep
+    rows more (depth scaling), the bottom row by the step, the top row by a seventieth of it."""
+    settings = RefineSettings(iterations=1, step_ms=40.0, smoothing_cells=0.0, depth_scaling=1.0)
+    gradient = torch.ones(2, 1, 70, 70)
+    gradient[0] *= 1e-9
+    gradient[1] *= -1e3
+    update = descent_direction(gradient, settings)
+    assert update.flatten(1).abs().amax(dim=1).tolist() == pytest.approx([40.0, 40.0])
+    assert update[0, 0, -1, 0].item() == pytest.approx(40.0) and update[0, 0, 0, 0].item() == pytest.approx(40.0 / 70)
+    assert (update[1] < 0).all(), "the update follows the gradient's sign (the task subtracts it)"
+    flat = descent_direction(gradient, RefineSettings(iterations=1, step_ms=40.0, depth_scaling=0.0))
+    assert flat[0].flatten().tolist() == pytest.approx([40.0] * 4900)
 
 
 def test_depth_ramp_grows_linearly_with_depth():

@@ -50,6 +50,7 @@ def refine_settings(cfg: DictConfig, normalizer: Normalizer | None = None) -> Re
         step_ms=cfg.step_ms,
         frequencies_hz=tuple(cfg.frequencies_hz),
         smoothing_cells=cfg.smoothing_cells,
+        depth_scaling=cfg.depth_scaling,
         **bounds,
     )
     settings.check()
