@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from scipy import stats
 
+from fwilab.data.contract import SEISMIC_SHAPE
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json
@@ -58,7 +59,7 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
         models[name] = {
             "seeds": sorted(runs),
             "parameters": first.metrics.get("parameters"),
-            "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"])) / 1e9,
+            "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"]), SEISMIC_SHAPE) / 1e9,
             "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
             **{
                 metric: _mean_std([run.value("final", metric) for run in runs.values()])
