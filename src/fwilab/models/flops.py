@@ -11,8 +11,8 @@ from fwilab.models.build import build_model
 
 
 def forward_flops(model_cfg: Any, sample_shape: tuple[int, ...]) -> int:
-    """FLOPs of one forward pass for one sample of ``sample_shape`` (the data contract's, which the networks,
-    below the data package, do not import), as PyTorch's counter reports them (2 per multiply-add)."""
+    """FLOPs of one forward pass for one sample of ``sample_shape`` (callers pass the data contract's: models/
+    does not import data/), as PyTorch's counter reports them (2 per multiply-add)."""
     model = build_model(model_cfg).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, *sample_shape))
