@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_RANGE
+from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_RANGE, VELOCITY_SHAPE
 from fwilab.data.openfwi import FilePair, write_split_file
 
 
@@ -24,7 +24,9 @@ def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:
         seismic[start : start + count] = rng.standard_normal((count, *SEISMIC_SHAPE), dtype=np.float32) * 5.0
     seismic.flush()
     del seismic  # unmap: the written pages leave this process's resident set
-    velocity = np.sort(rng.uniform(*VELOCITY_RANGE, (samples, 1, 70, 1)), axis=2).repeat(70, axis=3).astype(np.float32)
+    channels, depth, width = VELOCITY_SHAPE
+    layered = np.sort(rng.uniform(*VELOCITY_RANGE, (samples, channels, depth, 1)), axis=2)  # velocity grows with depth
+    velocity = layered.repeat(width, axis=3).astype(np.float32)
     np.save(pair.velocity, velocity)
     write_split_file(root / "train.txt", [pair], root)
     write_split_file(root / "val.txt", [pair], root)

@@ -8,6 +8,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from fwilab.io import write_json
+from fwilab.metric_registry import format_metrics
 
 
 def markdown_table(result: dict[str, Any]) -> str:
@@ -84,7 +85,7 @@ def write_gpu_report(folder: str | Path, deepwave_build_seconds: str = "null") -
     if report["train"] and report["train"]["best"]:
         best = report["train"]["best"]
         lines.append(
-            f"train.py end to end: {report['train']['status']}, best MAE {best['mae']:.4f}, SSIM {best['ssim']:.4f}, "
+            f"train.py end to end: {report['train']['status']}, best {format_metrics(best, (('mae',), ('ssim',)), ', ')}, "
             f"{report['train']['train_samples_per_s']:.0f} samples/s"
         )
     else:

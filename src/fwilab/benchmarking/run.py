@@ -17,6 +17,7 @@ from fwilab.benchmarking.measure import memory_peaks
 from fwilab.benchmarking.project_loop import loop_throughput, snapshot_overhead
 from fwilab.benchmarking.random_split import write_random_split
 from fwilab.benchmarking.reference import reference_throughput
+from fwilab.data.contract import SEISMIC_SHAPE
 from fwilab.data.synthetic.forward import import_deepwave
 from fwilab.device import resolve_device
 from fwilab.models.flops import forward_flops
@@ -84,7 +85,7 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
     train_cfg = OmegaConf.merge(train_cfg, {"trainer": sizes})
     if cfg.generation.n_models:
         import_deepwave()  # before minutes of training, not after
-    flops = forward_flops(train_cfg.model)
+    flops = forward_flops(train_cfg.model, SEISMIC_SHAPE)
     result = _report_header(cfg, train_cfg, device, flops)
     with tempfile.TemporaryDirectory(dir=out_dir) as scratch:
         root = write_random_split(Path(scratch) / "data", cfg.samples)

@@ -25,10 +25,12 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from scipy import stats
 
+from fwilab.data.contract import SEISMIC_SHAPE
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json
 from fwilab.logging.wandb_run import init_wandb_run, sweep_group
+from fwilab.metric_registry import REGISTRY
 from fwilab.models.flops import forward_flops
 from fwilab.plotting import figure_to_rgb
 
@@ -57,7 +59,7 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
         models[name] = {
             "seeds": sorted(runs),
             "parameters": first.metrics.get("parameters"),
-            "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"])) / 1e9,
+            "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"]), SEISMIC_SHAPE) / 1e9,
             "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
             **{
                 metric: _mean_std([run.value("final", metric) for run in runs.values()])
@@ -80,13 +82,20 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
                 "std_difference": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
                 "t": float(test.statistic) if test is not None else None,
                 "p_value": float(test.pvalue) if test is not None else None,
-                "better_in": sum((d > 0) if metric == "ssim" else (d < 0) for d in diffs),
+                "better_in": sum(REGISTRY[metric].improves_on(c, r) for c, r in zip(candidate, reference)),
             }
     return {"baseline": baseline, "models": models, "differences": differences, "failed_jobs": failed}
 
 
-def _pm(pair: tuple[float, float], digits: int = 4) -> str:
-    return f"{pair[0]:.{digits}f} ± {pair[1]:.{digits}f}"
+def _pm(pair: tuple[float, float], spec: str) -> str:
+    return f"{pair[0]:{spec}} ± {pair[1]:{spec}}"
+
+
+def _favouring() -> str:
+    """'negative MAE/RMSE and positive SSIM': the sign of a difference that favours the candidate, per metric."""
+    lower = "/".join(REGISTRY[name].label for name in METRICS if not REGISTRY[name].higher_is_better)
+    higher = "/".join(REGISTRY[name].label for name in METRICS if REGISTRY[name].higher_is_better)
+    return f"negative {lower} and positive {higher}"
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -102,12 +111,13 @@ def markdown_report(report: dict[str, Any]) -> str:
     for name, model in report["models"].items():
         lines.append(
             f"| {name} | {len(model['seeds'])} | {model['parameters']:,} | {model['forward_gflops_per_sample']:.2f} | "
-            f"{_pm(model['train_samples_per_s'], 1)} | {_pm(model['mae'])} | {_pm(model['rmse'])} | {_pm(model['ssim'])} | "
-            f"{_pm(model['mae_ms'], 1)} |"
+            f"{_pm(model['train_samples_per_s'], REGISTRY['samples_per_s'].spec)} | "
+            + " | ".join(_pm(model[name], REGISTRY[name].spec) for name in (*METRICS, "mae_ms"))
+            + " |"
         )
     lines += [
         "",
-        f"Paired by seed, candidate − {baseline} (negative MAE/RMSE and positive SSIM favour the candidate):",
+        f"Paired by seed, candidate − {baseline} ({_favouring()} favour the candidate):",
         "",
     ]
     lines += [

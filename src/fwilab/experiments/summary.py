@@ -18,9 +18,9 @@ import yaml
 from matplotlib.figure import Figure
 
 from fwilab.errors import DataError
+from fwilab.metric_registry import REGISTRY
 
 METRICS = ("mae", "rmse", "ssim")
-HIGHER_IS_BETTER = {"ssim"}
 COLUMNS = (
     "job",
     "overrides",
@@ -117,13 +117,13 @@ def summary_rows(jobs: list[Job], sort_by: str = "best_mae") -> list[dict[str, A
     rows = [job.row(varying) for job in jobs]
     if sort_by not in NUMERIC_COLUMNS:
         return sorted(rows, key=lambda row: str(row[sort_by]))
-    higher = sort_by.endswith(tuple(HIGHER_IS_BETTER)) or sort_by == "samples_per_s"
+    metric = REGISTRY.get(sort_by.removeprefix("best_").removeprefix("final_"))  # steps, wall_time_s: none, ascending
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
         value = row[sort_by]
         if value is None or math.isnan(value):
             return (1, 0.0)
-        return (0, -value if higher else value)
+        return (0, metric.rank_key(value) if metric else value)
 
     return sorted(rows, key=key)
 

@@ -10,9 +10,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from fwilab.models.build import build_model
 
 
-def forward_flops(model_cfg: Any) -> int:
-    """FLOPs of one forward pass for one sample (PyTorch's counter: 2 per multiply-add)."""
+def forward_flops(model_cfg: Any, sample_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass for one sample of ``sample_shape`` (callers pass the data contract's: models/
+    does not import data/), as PyTorch's counter reports them (2 per multiply-add)."""
     model = build_model(model_cfg).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 5, 1000, 70))
+        model(torch.zeros(1, *sample_shape))
     return int(counter.get_total_flops())

@@ -29,6 +29,7 @@ from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
+from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
@@ -185,17 +186,12 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         **metrics,
     }
     log.info(
-        "%s on %s/%s (%d samples): MAE %.4f (%.1f m/s)  MSE %.5f  RMSE %.4f (%.1f m/s)  SSIM %.4f",
+        "%s on %s/%s (%d samples): %s",
         cfg.checkpoint,
         data_cfg.family,
         cfg.split,
         len(dataset),
-        metrics["mae"],
-        metrics["mae_ms"],
-        metrics["mse"],
-        metrics["rmse"],
-        metrics["rmse_ms"],
-        metrics["ssim"],
+        format_metrics(metrics, (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",)), separator="  "),
     )
     if physics_samples > 0:
         result.update(score_data_fit(loaded, physics_samples, physics.get("batch_size", 8), Path(run_dir)))

@@ -11,13 +11,14 @@ The transforms (log, min-max) run batched on the device in both paths.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-from fwilab.data.contract import SEISMIC_SHAPE
+from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.training.preemption import ignore_preemption_signals
 from fwilab.training.sampler import ResumableShuffleSampler
@@ -122,7 +123,7 @@ class ResidentBatches:
         dtype = STORAGE_DTYPES[storage_dtype]
         n = len(dataset)
         self.seismic = torch.empty((n, *SEISMIC_SHAPE), dtype=dtype, device=device)
-        self.velocity = torch.empty((n, 1, 70, 70), dtype=torch.float32, device=device)
+        self.velocity = torch.empty((n, *VELOCITY_SHAPE), dtype=torch.float32, device=device)
         for start in range(0, n, chunk):
             items = [dataset[i] for i in range(start, min(start + chunk, n))]
             self.seismic[start : start + len(items)] = torch.stack([s for s, _ in items]).to(device, dtype)
@@ -149,5 +150,5 @@ def split_fits_on_device(dataset: OpenFWIDataset, device: torch.device, storage_
     if device.type != "cuda":
         return False
     free, _ = torch.cuda.mem_get_info(device)
-    needed = len(dataset) * 5 * 1000 * 70 * STORAGE_DTYPES[storage_dtype].itemsize
+    needed = len(dataset) * math.prod(SEISMIC_SHAPE) * STORAGE_DTYPES[storage_dtype].itemsize
     return needed <= share * free

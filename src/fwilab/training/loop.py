@@ -41,6 +41,7 @@ from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import CheckpointError, ConfigError, error_line, require_whole
 from fwilab.io import atomic_write
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
+from fwilab.metric_registry import format_validation
 from fwilab.models.build import build_model
 from fwilab.progress import Progress, format_duration
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
@@ -343,16 +344,7 @@ def _between_steps(run: Run, epoch: int, snapshotting: bool, stopping: bool) -> 
     if run.plan.validates(step):
         metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
-        log.info(
-            "step %d/%d epoch %d: val MAE %.4f (%.1f m/s) RMSE %.4f SSIM %.4f",
-            step,
-            run.plan.total_steps,
-            epoch,
-            metrics["mae"],
-            metrics["mae_ms"],
-            metrics["rmse"],
-            metrics["ssim"],
-        )
+        log.info("step %d/%d epoch %d: %s", step, run.plan.total_steps, epoch, format_validation(metrics))
         if run.record.add_validation(step, epoch, metrics) and main:
             run.checkpoints.save_best(run.checkpoint())
     run.record.save(**({"train_samples_per_s": run.meter.samples_per_s} if run.meter.samples_per_s else {}))

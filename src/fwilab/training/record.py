@@ -10,9 +10,10 @@ from typing import Any
 import torch
 
 from fwilab.io import write_json
+from fwilab.metric_registry import REGISTRY, VALIDATION_METRICS
 
-MONITORED = ("mae", "mse", "rmse", "ssim", "mae_ms", "rmse_ms")
-HIGHER_IS_BETTER = ("ssim",)
+MONITORED = VALIDATION_METRICS  # trainer.monitor's choices
+HIGHER_IS_BETTER = tuple(name for name in MONITORED if REGISTRY[name].higher_is_better)  # W&B's best-value summaries
 
 
 class RunRecord:
@@ -47,8 +48,8 @@ class RunRecord:
         """Record a validation; True when it is the best so far by the monitored metric (``trainer.monitor``)."""
         self.data["val_history"].append({"step": step, "epoch": epoch, **metrics})
         self.data["final"] = {"step": step, **metrics}
-        key, sign = self.monitor, -1.0 if self.monitor in HIGHER_IS_BETTER else 1.0
-        best = self.data["best"] is None or sign * metrics[key] < sign * self.data["best"][key]
+        key = self.monitor
+        best = self.data["best"] is None or REGISTRY[key].improves_on(metrics[key], self.data["best"][key])
         if best:
             self.data["best"] = {"step": step, **metrics}
         return best

@@ -39,14 +39,12 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_RANGE
 from fwilab.device import available_cores
 from fwilab.errors import FwilabError
 
 SOURCE_X = (0, 17, 34, 52, 69)
-N_SOURCES = len(SOURCE_X)
-N_RECEIVERS = 70
-N_TIME = 1000
+N_SOURCES, N_TIME, N_RECEIVERS = SEISMIC_SHAPE
 SOURCE_DEPTH_CELLS = 0  # the first grid row: OpenFWI's depth 1 * dx on its (1:n) * dx grid
 GRID_SPACING_M = 10.0
 DT_S = 1e-3

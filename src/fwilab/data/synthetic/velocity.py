@@ -43,10 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data.contract import VELOCITY_RANGE, VELOCITY_SHAPE
 from fwilab.errors import ConfigError
 
-MAP_SIZE = 70
+MAP_SIZE = VELOCITY_SHAPE[-1]  # square maps: as many depth cells as surface cells
 VEL_MIN, VEL_MAX = VELOCITY_RANGE
 SLOWEST_AT_MOST = 2950.0
 FASTEST_AT_LEAST = 3080.0
