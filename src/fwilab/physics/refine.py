@@ -4,13 +4,17 @@ Choices, and why:
 
 * **Preconditioned, normalized gradient descent on the velocity in m/s**: the gradient of each sample
   is scaled by depth (``depth_scaling``: times ((row + 1) / rows) ** p) and divided by its largest
-  value, so the cell that moves most moves ``step_ms`` m/s. The wave equation's gradient is
-  largest beside the sources and receivers at the surface and falls with depth (the waves spread and
-  the deep cells are seen only by late, weak reflections): the depth scaling gives the deep cells their
-  share, and the normalization makes the step a velocity whatever the gradient's scale. Measured on
-  the default job's model (4 validation samples, 100 iterations): the velocity error fell 23.6% with
-  Adam (20 m/s steps, which moves every cell about the step however weakly the data constrain it),
-  14.1% with this descent without the depth scaling, 27.0% with it (step 50 m/s), 29% (step 100 m/s).
+  value, so the cell that moves most moves the step, in m/s. The wave equation's gradient is largest
+  beside the sources and receivers at the surface and falls with depth (the waves spread and the deep
+  cells are seen only by late, weak reflections): the depth scaling gives the deep cells their share,
+  and the normalization makes the step a velocity whatever the gradient's scale.
+* **A step that decays**: ``step_ms`` at the first iteration, down to a tenth of it at the last along a
+  cosine, so the early steps travel and the late ones settle instead of bouncing around the minimum.
+  Measured on the default job's model (4 validation samples, 100 iterations, MAE 0.1408 at the start):
+  the velocity error fell 23.6% with Adam (20 m/s steps, which moves every cell about the step however
+  weakly the data constrain it; data misfit 0.239 -> 0.018), 14.1% with this descent without depth
+  scaling (50 m/s), 27.0% with it (50 m/s), 29.1% (100 m/s, constant: misfit only 0.123, the steps too
+  long at the end) and 29.9% with the decay from 150 m/s (misfit 0.030).
 * **Frequency continuation**: the observed and simulated data are low-passed alike (``lowpass``, a
   differentiable FFT taper), the lowest band first, then wider ones up to the full band; the
   iterations are split evenly over the stages. Low frequencies have long periods, so a start whose
@@ -26,12 +30,14 @@ sum of the samples' squared relative misfits, so each map gets its own gradient.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from fwilab.data.contract import VELOCITY_SHAPE
 from fwilab.data.synthetic.forward import simulate_shot_gathers
 from fwilab.errors import ConfigError, require_whole
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
@@ -44,7 +50,7 @@ class RefineSettings:
     """How refinement steps: its budget, step, frequency stages, smoothing and the velocity bounds."""
 
     iterations: int
-    step_ms: float = 100.0
+    step_ms: float = 150.0
     frequencies_hz: Sequence[float | None] = (5.0, 10.0, None)  # None: the full band
     smoothing_cells: float = 1.0
     depth_scaling: float = 1.0
@@ -83,16 +89,27 @@ def gaussian_smooth(field: torch.Tensor, sigma_cells: float) -> torch.Tensor:
     return F.conv2d(F.conv2d(padded, line.view(1, 1, -1, 1)), line.view(1, 1, 1, -1))
 
 
-def descent_direction(gradient: torch.Tensor, settings: RefineSettings) -> torch.Tensor:
+FINAL_STEP_FRACTION = 0.1  # the last iteration's step, as a fraction of ``step_ms``
+
+
+def step_at(iteration: int, settings: RefineSettings) -> float:
+    """The step (m/s) of ``iteration`` (0-based): ``step_ms`` decaying along a cosine to a tenth of it at the last."""
+    progress = iteration / max(1, settings.iterations - 1)
+    return settings.step_ms * (FINAL_STEP_FRACTION + (1 - FINAL_STEP_FRACTION) * (1 + math.cos(math.pi * progress)) / 2)
+
+
+def descent_direction(gradient: torch.Tensor, settings: RefineSettings, step_ms: float) -> torch.Tensor:
     """The update of maps (n, 1, H, W) for ``gradient``: smoothed, scaled by depth, its largest cell ``step_ms``."""
     rows = gradient.shape[-2]
     depth = torch.arange(1, rows + 1, dtype=gradient.dtype, device=gradient.device).view(1, 1, -1, 1) / rows
     direction = gaussian_smooth(gradient, settings.smoothing_cells) * depth**settings.depth_scaling
     largest = direction.flatten(1).abs().amax(dim=1).clamp_min(torch.finfo(direction.dtype).tiny)
-    return settings.step_ms * direction / largest.view(-1, 1, 1, 1)
+    return step_ms * direction / largest.view(-1, 1, 1, 1)
 
 
-def depth_ramp(count: int, top_ms: float, bottom_ms: float, shape: tuple[int, int] = (70, 70)) -> torch.Tensor:
+def depth_ramp(
+    count: int, top_ms: float, bottom_ms: float, shape: tuple[int, int] = VELOCITY_SHAPE[1:]
+) -> torch.Tensor:
     """The classical smooth start: (count, 1, H, W) maps whose velocity grows linearly from top to bottom row."""
     column = torch.linspace(top_ms, bottom_ms, shape[0])
     return column.view(1, 1, -1, 1).expand(count, 1, *shape).contiguous()
@@ -136,6 +153,6 @@ def refine(
         loss = relative_misfit(lowpass(simulated, cutoff), filtered[cutoff]).square().sum() / 2
         (gradient,) = torch.autograd.grad(loss, velocity)
         with torch.no_grad():
-            velocity -= descent_direction(gradient, settings)
+            velocity -= descent_direction(gradient, settings, step_at(iteration, settings))
             velocity.clamp_(settings.vel_min, settings.vel_max)
     return velocity.detach(), history
