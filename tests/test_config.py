@@ -183,7 +183,7 @@ def test_every_shipped_option_and_the_limits_pass_the_settings_check(overrides):
         ("trainer.compile=1", "trainer.compile=1 must be auto, true or false"),
         ("+trainer.foo=1", "trainer.foo is not a setting of trainer; it has epochs, max_steps, batch_size,"),
         ("+data.synthetic.colour=red", "data.synthetic.colour is not a setting of data.synthetic; it has family,"),
-        ("+foo=1", "foo is not a setting of train; it has data, diagnostics, logger, loss, model, optimizer,"),
+        ("+foo=1", "foo is not a setting of train.yaml; it has seed, lr, weight_decay, optimized_metric, model,"),
     ],
 )
 def test_a_wrong_setting_is_one_error_line_before_any_data(override, line, tmp_path, monkeypatch, capsys):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from hydra.utils import get_class
@@ -75,6 +75,11 @@ def _kind(kind: type | tuple[type, ...], wanted: str) -> Any:
             raise ConfigError(f"{key}={value!r} must be {wanted}")
 
     return field(metadata={"check": check})
+
+
+def _may_be_absent(setting: Any) -> Any:
+    """``setting``, which a config may leave out (an option adds it)."""
+    return field(metadata={**setting.metadata, "optional": True})
 
 
 def _any() -> Any:
@@ -229,73 +234,82 @@ class SchedulerSettings:  # and the arguments of scheduler._target_
     warmup_steps: int = _whole(minimum=0)
 
 
+def _group(schema: type, closed: bool = True) -> Any:
+    """A config group checked against ``schema``; an open one (not ``closed``) also takes its target's arguments."""
+    return field(metadata={"check": lambda key, value: check_group(key, value, schema, closed=closed)})
+
+
+def _loss(key: str, loss: DictConfig) -> None:
+    """A negative weight ascends that term; NaN is let through (a run that diverges at once says so)."""
+    for name, weight in loss.items():
+        if not str(name).startswith("lambda_"):
+            continue
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ConfigError(f"{key}.{name}={weight!r} must be a number")
+        if weight < 0:
+            raise ConfigError(f"{key}.{name}={weight!r} must not be negative")
+
+
+def _data(key: str, data: DictConfig) -> None:
+    check_group(key, data, DataSettings)
+    if data.synthetic is not None:
+        check_group(f"{key}.synthetic", data.synthetic, SyntheticSettings)
+
+
+def _logger(key: str, logger: DictConfig) -> None:
+    check_group(key, logger, LoggerSettings, closed=False)  # the backend says which settings follow
+    check_group(key, logger, WandbSettings if logger.backend == "wandb" else LoggerSettings)
+
+
+def check_diagnostics_settings(key: str, diagnostics: DictConfig) -> None:
+    """The diagnostics group of any task: with ``enabled: false`` nothing else is needed."""
+    check_group(key, diagnostics, DiagnosticsSettings, required=diagnostics.enabled is True)
+
+
 @dataclass(frozen=True)
 class TrainSettings:
-    """The top-level keys of ``train.yaml``; each group has its own dataclass above."""
+    """train.yaml: the top-level keys and one field per group."""
+
+    CONFIG: ClassVar[str] = "train.yaml"
 
     seed: int = _whole(minimum=0)
     lr: float = _number("positive")
     weight_decay: float = _number("non-negative")
-    optimized_metric: str = _kind(TEXT, "best_* or final_* of metrics.json")  # only with hparams_search
+    optimized_metric: str = _may_be_absent(_kind(TEXT, "best_* or final_* of metrics.json"))  # hparams_search
+    model: ModelSettings = _group(ModelSettings, closed=False)
+    data: DataSettings = field(metadata={"check": _data})
+    optimizer: OptimizerSettings = _group(OptimizerSettings, closed=False)
+    scheduler: SchedulerSettings = _group(SchedulerSettings, closed=False)
+    loss: dict[str, float] = field(metadata={"check": _loss})
+    trainer: TrainerSettings = _group(TrainerSettings)
+    logger: LoggerSettings = field(metadata={"check": _logger})
+    diagnostics: DiagnosticsSettings = field(metadata={"check": check_diagnostics_settings})
 
 
-GROUPS = {"model", "data", "optimizer", "scheduler", "loss", "trainer", "logger", "diagnostics"}
-OPEN_GROUPS = {"model", "optimizer", "scheduler", "loss"}  # _target_ takes its own arguments
+def _path(group: str, key: str) -> str:
+    return f"{group}.{key}" if group else key
 
 
-def check_group(name: str, node: DictConfig, schema: type, closed: bool = True, required: bool = True) -> None:
+def check_group(name: str, node: DictConfig, schema: type, closed: bool = True, required: bool | None = None) -> None:
     """Refuse a key ``schema`` does not declare (``closed``) and check every declared key that ``node`` holds;
-    ``required``: a declared key must be there."""
+    ``required`` (by default: ``closed``): a declared key must be there, unless its field says it is optional."""
     declared = {item.name: item for item in fields(schema)}
     if closed:
         unknown = [key for key in node if key not in declared]
         if unknown:
-            raise ConfigError(f"{name}.{unknown[0]} is not a setting of {name}; it has {', '.join(declared)}")
+            raise ConfigError(
+                f"{_path(name, unknown[0])} is not a setting of {name or schema.CONFIG}; it has {', '.join(declared)}"
+            )
     for key, item in declared.items():
         if key in node.keys():  # a mandatory ??? too: reading it says "Missing mandatory value"
-            item.metadata["check"](f"{name}.{key}" if name else key, node[key])
-        elif required:
-            raise ConfigError(f"{name}.{key} is missing; the config of {name} must set it")
+            item.metadata["check"](_path(name, key), node[key])
+        elif (closed if required is None else required) and not item.metadata.get("optional"):
+            raise ConfigError(f"{_path(name, key)} is missing; the config must set it")
 
 
 def check_train(cfg: DictConfig) -> None:
     """Every setting of ``train.yaml``, before any data is read or generated: one ``ConfigError`` naming the key."""
-    unknown = [key for key in cfg if key not in GROUPS and key not in {item.name for item in fields(TrainSettings)}]
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]} is not a setting of train; it has {', '.join(sorted(GROUPS))} and seed, lr, weight_decay"
-        )
-    check_group("", cfg, TrainSettings, closed=False, required=False)
-    check_group("trainer", cfg.trainer, TrainerSettings)
-    _check_data(cfg.data)
-    check_group("model", cfg.model, ModelSettings, closed=False, required=False)
-    check_group("optimizer", cfg.optimizer, OptimizerSettings, closed=False, required=False)
-    check_group("scheduler", cfg.scheduler, SchedulerSettings, closed=False, required=False)
-    for key, weight in cfg.loss.items():
-        if str(key).startswith("lambda_"):
-            _check_loss_weight(f"loss.{key}", weight)
-    check_group("logger", cfg.logger, LoggerSettings, closed=False)  # the backend says which settings follow
-    check_group("logger", cfg.logger, WandbSettings if cfg.logger.backend == "wandb" else LoggerSettings)
-    check_group("diagnostics", cfg.diagnostics, DiagnosticsSettings, required=cfg.diagnostics.enabled)
-    _check_together(cfg)
-
-
-def _check_loss_weight(key: str, weight: Any) -> None:
-    """A negative weight ascends that term; NaN is let through (a run that diverges at once says so)."""
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise ConfigError(f"{key}={weight!r} must be a number")
-    if weight < 0:
-        raise ConfigError(f"{key}={weight!r} must not be negative")
-
-
-def _check_data(data: DictConfig) -> None:
-    check_group("data", data, DataSettings)
-    if data.synthetic is not None:
-        check_group("data.synthetic", data.synthetic, SyntheticSettings)
-
-
-def _check_together(cfg: DictConfig) -> None:
-    """Settings that are wrong only in combination, and the model's own arguments (built without memory)."""
+    check_group("", cfg, TrainSettings)
     trainer = cfg.trainer
     if trainer.max_steps is None:
         require_whole("trainer.epochs", trainer.epochs, hint="(or set trainer.max_steps)")
