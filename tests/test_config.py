@@ -1,5 +1,7 @@
 """Config composition: every group option composes and instantiates; `lr` feeds the optimizer."""
 
+import importlib
+
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -195,3 +197,29 @@ def test_a_wrong_setting_is_one_error_line_before_any_data(override, line, tmp_p
     error = capsys.readouterr().err
     assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "command, overrides, line",
+    [
+        (
+            "evaluate",
+            ["physics.samples=-1"],
+            "physics.samples=-1 must be a whole number of at least 0 (0: no re-simulation)",
+        ),
+        ("evaluate", ["normalization=own"], "normalization='own' is not one of ('checkpoint', 'data')"),
+        ("evaluate", ["+foo=1"], "foo is not a setting of evaluate.yaml; it has checkpoint, normalization, split,"),
+        ("render_activations", ["diagnostics.mode=sideways"], "diagnostics.mode='sideways' is not 'eval' or 'train'"),
+        ("loss_landscape", ["range=0", "logger=none"], "range=0 must be a positive number"),
+    ],
+)
+def test_each_checkpoint_task_refuses_a_wrong_setting_before_reading_the_checkpoint(
+    command, overrides, line, tmp_path, capsys
+):
+    """The checkpoint does not exist: reading it first would end with another line."""
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
+        cfg = compose(config_name=command, overrides=[f"checkpoint={tmp_path / 'missing.pt'}", *overrides])
+    with pytest.raises(SystemExit) as ended:
+        importlib.import_module(f"fwilab.commands.{command}").main(cfg)
+    error = capsys.readouterr().err
+    assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error

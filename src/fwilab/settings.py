@@ -286,6 +286,53 @@ class TrainSettings:
     diagnostics: DiagnosticsSettings = field(metadata={"check": check_diagnostics_settings})
 
 
+NORMALIZATIONS = ("checkpoint", "data")  # a trained model's inputs: the constants it was trained with, or the data's
+
+
+@dataclass(frozen=True)
+class PhysicsSettings:
+    samples: int = _whole(minimum=0, hint="(0: no re-simulation)")
+    batch_size: int = _whole()
+
+
+@dataclass(frozen=True)
+class CheckpointTaskSettings:
+    """The keys of every task that reads a trained model (evaluate, render_activations, loss_landscape)."""
+
+    checkpoint: str = _kind(TEXT, "a checkpoint file")
+    normalization: str = _choice(NORMALIZATIONS, message=f"is not one of {NORMALIZATIONS}")
+    split: str = _any()  # train | val: data.build names the splits
+    device: str = field(metadata={"check": lambda key, value: _device(key, value)})
+    model: ModelSettings = _may_be_absent(_group(ModelSettings, closed=False))  # an OpenFWI checkpoint's
+    data: DataSettings = _may_be_absent(field(metadata={"check": _data}))  # absent: the checkpoint's own
+
+
+@dataclass(frozen=True)
+class EvaluateSettings(CheckpointTaskSettings):
+    CONFIG: ClassVar[str] = "evaluate.yaml"
+    batch_size: int | None = _whole(optional=True)
+    physics: PhysicsSettings = _group(PhysicsSettings)
+
+
+@dataclass(frozen=True)
+class RenderSettings(CheckpointTaskSettings):
+    CONFIG: ClassVar[str] = "render_activations.yaml"
+    sample: int = _whole(minimum=0)
+    diagnostics: DiagnosticsSettings = field(metadata={"check": check_diagnostics_settings})
+
+
+@dataclass(frozen=True)
+class LandscapeSettings(CheckpointTaskSettings):
+    CONFIG: ClassVar[str] = "loss_landscape.yaml"
+    samples: int = _whole()
+    batch_size: int = _whole()
+    range: float = _number("positive")
+    points_1d: int = _whole()
+    points_2d: int = _whole()
+    seed: int = _whole(minimum=0)
+    logger: LoggerSettings = field(metadata={"check": _logger})
+
+
 def _path(group: str, key: str) -> str:
     return f"{group}.{key}" if group else key
 
@@ -302,14 +349,21 @@ def check_group(name: str, node: DictConfig, schema: type, closed: bool = True, 
             )
     for key, item in declared.items():
         if key in node.keys():  # a mandatory ??? too: reading it says "Missing mandatory value"
-            item.metadata["check"](_path(name, key), node[key])
+            if not (item.metadata.get("optional") and node[key] is None):
+                item.metadata["check"](_path(name, key), node[key])
         elif (closed if required is None else required) and not item.metadata.get("optional"):
             raise ConfigError(f"{_path(name, key)} is missing; the config must set it")
 
 
+def check_settings(cfg: DictConfig, schema: type) -> None:
+    """Every setting of a task's config (``schema``: its dataclass), before any data or checkpoint is read: one
+    ``ConfigError`` naming the key and the value."""
+    check_group("", cfg, schema)
+
+
 def check_train(cfg: DictConfig) -> None:
-    """Every setting of ``train.yaml``, before any data is read or generated: one ``ConfigError`` naming the key."""
-    check_group("", cfg, TrainSettings)
+    """``check_settings`` for train.yaml, and what is wrong only in combination or for the model built."""
+    check_settings(cfg, TrainSettings)
     trainer = cfg.trainer
     if trainer.max_steps is None:
         require_whole("trainer.epochs", trainer.epochs, hint="(or set trainer.max_steps)")

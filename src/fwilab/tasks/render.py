@@ -10,7 +10,6 @@ from omegaconf import DictConfig, OmegaConf
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import LocalImageLogger
-from fwilab.settings import check_diagnostics_settings
 from fwilab.tasks.evaluate import load_trained
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,6 @@ def render_checkpoint_sample(cfg: DictConfig, run_dir: str | Path) -> Path:
 
     Pictures land in ``<run_dir>/activations/step_<checkpoint step>/``, named as during training.
     """
-    check_diagnostics_settings("diagnostics", cfg.diagnostics)
     check_diagnostics(cfg.diagnostics, probe_samples=1)
     loaded = load_trained(cfg)
     if not 0 <= cfg.sample < len(loaded.dataset):
