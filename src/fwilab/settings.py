@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig
 from torch import nn
 
 from fwilab.data.check import check_policy
+from fwilab.device import DEVICES
 from fwilab.diagnostics.render import MONTAGE_NORMALIZATIONS
 from fwilab.errors import ConfigError, require_whole
 from fwilab.models.build import build_model
@@ -28,7 +29,6 @@ from fwilab.training.performance import PRECISIONS
 from fwilab.training.record import MONITORED
 
 Switch = Literal["auto", True, False]
-DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _is_number(value: Any) -> bool:
