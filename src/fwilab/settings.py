@@ -58,10 +58,10 @@ def _number(condition: str, optional: bool = False, message: str = "") -> Any:
 
 
 def _choice(choices: tuple, message: str = "") -> Any:
-    """One of ``choices``; ``message`` (formatted with ``choices``) says what else it may be."""
+    """One of ``choices``, of the same type (1 is not true); ``message`` replaces the list in the refusal."""
 
     def check(key: str, value: Any) -> None:
-        if not any(type(value) is type(choice) and value == choice for choice in choices):  # 1 is not True
+        if not any(type(value) is type(choice) and value == choice for choice in choices):
             raise ConfigError(f"{key}={value!r} " + (message or f"is not one of {', '.join(map(str, choices))}"))
 
     return field(metadata={"check": check})
