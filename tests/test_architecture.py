@@ -14,10 +14,11 @@ LAYER = {  # lower imports nothing higher
     "models": 2, "data": 2, "logging": 2,
     "diagnostics": 3, "resolvers": 3, "physics": 3,
     "training": 4, "experiments": 4,
-    "benchmarking": 5, "tasks": 5,
-    "cli": 6,
-    "commands": 7,  # the installed commands (and scripts/*.py) on top of everything
-    "__init__": 8,  # the package root registers the config resolvers on import
+    "settings": 5,  # the declared config groups and their checks: they name what training accepts
+    "benchmarking": 6, "tasks": 6,
+    "cli": 7,
+    "commands": 8,  # the installed commands (and scripts/*.py) on top of everything
+    "__init__": 9,  # the package root registers the config resolvers on import
 }  # fmt: skip
 
 

@@ -126,6 +126,7 @@ def test_unknown_key_is_refused():
         ("trainer.batch_size=abc", "error: trainer.batch_size='abc' must be a whole number of at least 1"),
         ("model.base_channels=0", "error: model.base_channels=0 must be a whole number of at least 1"),
         ("trainer.val_every_steps=0", "error: trainer.val_every_steps=0 must be a whole number of at least 1"),
+        ("trainer.precision=fp8", "error: trainer.precision='fp8' is not one of auto, fp32, bf16, fp16"),
     ],
 )
 def test_wrong_values_are_refused_before_data_is_generated(override, message, tmp_path):

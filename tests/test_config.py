@@ -1,14 +1,18 @@
 """Config composition: every group option composes and instantiates; `lr` feeds the optimizer."""
 
+import importlib
+
 import pytest
 import torch
 from hydra import compose, initialize_config_module
 from hydra.utils import get_class, instantiate
 
 from conftest import CONF, compose_train
+from fwilab.commands.train import main as train_command
 from fwilab.data.synthetic import GENERATOR_VERSION
 from fwilab.models import InversionNet, ReconstructionNet
 from fwilab.models.build import build_model
+from fwilab.settings import check_train
 
 
 def _options(group: str) -> list[str]:
@@ -139,3 +143,83 @@ def test_the_default_data_and_the_optuna_study_live_in_the_user_cache_wherever_t
         studies.add(cfg.hydra.sweeper.storage)
     assert roots == {f"{cache}/synthetic/curvefault_a-n1000-200-seed0-g{GENERATOR_VERSION}"}
     assert studies == {f"sqlite:///{cache}/optuna/fwilab_optuna_lr.db"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        *(
+            [f"{group}={option}"]
+            for group in ("model", "data", "optimizer", "scheduler", "logger", "diagnostics")
+            for option in _options(group)
+            if not option.startswith("_")
+        ),
+        ["trainer=ddp"],
+        ["debug=smoke"],
+        ["experiment=baseline_comparison"],
+        ["hparams_search=optuna_lr"],
+        ["seed=0", "weight_decay=0", "trainer.batch_size=2", "trainer.grad_clip_norm=0.5", "trainer.device=cuda:1"],
+    ],
+)
+def test_every_shipped_option_and_the_limits_pass_the_settings_check(overrides):
+    """The declared settings accept every option fwilab ships (real data sets: with a data.root)."""
+    real_data = any(o.startswith("data=") and not o.startswith("data=synthetic") for o in overrides)
+    check_train(compose_train(*overrides, *(["data.root=/data/openfwi"] if real_data else [])))
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("seed=abc", "seed='abc' must be a whole number of at least 0"),
+        ("seed=1.5", "seed=1.5 must be a whole number of at least 0"),
+        ("seed=-1", "seed=-1 must be a whole number of at least 0"),
+        ("weight_decay=-1", "weight_decay=-1 must not be negative"),
+        ("trainer.grad_clip_norm=abc", "trainer.grad_clip_norm='abc' must be a positive number (null: no clipping)"),
+        ("data.subset_seed=abc", "data.subset_seed='abc' must be a whole number of at least 0"),
+        ("trainer.skip_nonfinite_steps=abc", "trainer.skip_nonfinite_steps='abc' must be a whole number of at least 0"),
+        (
+            "trainer.batch_size=1",
+            "trainer.batch_size=1 must be at least 2: BatchNorm needs two samples at the 1x1 bottleneck",
+        ),
+        ("trainer.precision=fp8", "trainer.precision='fp8' is not one of auto, fp32, bf16, fp16"),
+        ("trainer.compile=1", "trainer.compile=1 must be auto, true or false"),
+        ("+trainer.foo=1", "trainer.foo is not a setting of trainer; it has epochs, max_steps, batch_size,"),
+        ("+data.synthetic.colour=red", "data.synthetic.colour is not a setting of data.synthetic; it has family,"),
+        ("+foo=1", "foo is not a setting of train.yaml; it has seed, lr, weight_decay, optimized_metric, model,"),
+    ],
+)
+def test_a_wrong_setting_is_one_error_line_before_any_data(override, line, tmp_path, monkeypatch, capsys):
+    """fwilab-train in this process, on the default (generated) data set: the one line names the key and the
+    value, and the data set is not generated first."""
+    monkeypatch.setenv("FWILAB_DATA_DIR", str(tmp_path / "cache"))  # where the default data set would be generated
+    with pytest.raises(SystemExit) as ended:
+        train_command(compose_train(override))
+    error = capsys.readouterr().err
+    assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "command, overrides, line",
+    [
+        (
+            "evaluate",
+            ["physics.samples=-1"],
+            "physics.samples=-1 must be a whole number of at least 0 (0: no re-simulation)",
+        ),
+        ("evaluate", ["normalization=own"], "normalization='own' is not one of ('checkpoint', 'data')"),
+        ("evaluate", ["+foo=1"], "foo is not a setting of evaluate.yaml; it has checkpoint, normalization, split,"),
+        ("render_activations", ["diagnostics.mode=sideways"], "diagnostics.mode='sideways' is not 'eval' or 'train'"),
+        ("loss_landscape", ["range=0", "logger=none"], "range=0 must be a positive number"),
+    ],
+)
+def test_each_checkpoint_task_refuses_a_wrong_setting_before_reading_the_checkpoint(
+    command, overrides, line, tmp_path, capsys
+):
+    """The checkpoint does not exist: reading it first would end with another line."""
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
+        cfg = compose(config_name=command, overrides=[f"checkpoint={tmp_path / 'missing.pt'}", *overrides])
+    with pytest.raises(SystemExit) as ended:
+        importlib.import_module(f"fwilab.commands.{command}").main(cfg)
+    error = capsys.readouterr().err
+    assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error

@@ -14,8 +14,8 @@ from PIL import Image
 
 from conftest import ROOT, compose_train
 from fwilab.errors import ConfigError
+from fwilab.settings import check_train
 from fwilab.training.distributed import init_distributed
-from fwilab.training.loop import check_settings
 from fwilab.training.sampler import ResumableShuffleSampler
 
 
@@ -217,12 +217,12 @@ def test_distributed_false_refuses_several_processes_and_auto_takes_one_alone(mo
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert not init_distributed(compose_train("trainer.device=cpu").trainer).active
     with pytest.raises(ConfigError, match="trainer.distributed='yes' must be auto, true or false"):
-        init_distributed(compose_train("trainer.device=cpu", "trainer.distributed=yes").trainer)
+        check_train(compose_train("trainer.device=cpu", "trainer.distributed=yes"))
 
 
 def test_train_mode_snapshots_with_synchronized_batchnorm_are_refused_when_data_parallel():
     with pytest.raises(ConfigError, match="diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots"):
-        check_settings(compose_train("trainer.distributed=true", "diagnostics.mode=train"))
+        check_train(compose_train("trainer.distributed=true", "diagnostics.mode=train"))
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from fwilab.errors import ConfigError
 from fwilab.training.batches import prefetch_to_device
 from fwilab.training.loop import train
 from fwilab.training.performance import resolve_fast_path
+from test_training import train_as_the_command_does
 
 # fp32 pinned: these runs are compared with each other, bit for bit or to rounding (auto may pick bf16 on this CPU)
 FAST = ["trainer.precision=fp32", "trainer.max_steps=6", "logger=none", "diagnostics=off", "trainer.log_every_steps=1"]
@@ -76,7 +77,7 @@ def test_the_start_line_shows_the_precision_and_why(tiny_dataset, tmp_path, monk
 )
 def test_bad_switch_values_are_named(tiny_dataset, tmp_path, key, value):
     with pytest.raises(ConfigError, match=f"trainer.{key}={value!r}"):
-        train(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
+        train_as_the_command_does(tiny_train_config(tiny_dataset, *FAST, f"trainer.{key}={value}"), tmp_path)
 
 
 def test_prefetch_hands_over_every_batch_in_order_with_the_next_already_read():

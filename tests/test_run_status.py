@@ -14,8 +14,9 @@ from omegaconf import open_dict
 
 from conftest import compose_train, tiny_train_config
 from fwilab.errors import CheckpointError, ConfigError, error_line
+from fwilab.settings import check_train
 from fwilab.training.checkpoint import load_checkpoint
-from fwilab.training.loop import check_settings, train
+from fwilab.training.loop import train
 from fwilab.training.losses import WeightedL1L2
 from test_wandb_logging import _records
 
@@ -85,13 +86,13 @@ def uninterrupted(tiny_dataset, tmp_path_factory) -> Path:
 def test_settings_that_corrupt_a_run_are_refused(override, message):
     """What train.py checks before reading or generating any data (the CLI test shows it as one line)."""
     with pytest.raises(ConfigError) as refused:
-        check_settings(compose_train(override))
+        check_train(compose_train(override))
     assert str(refused.value) == message
 
 
 @pytest.mark.parametrize("override", ["trainer.grad_clip_norm=null", "trainer.grad_clip_norm=1.5", "loss.lambda_g2v=0"])
 def test_settings_at_their_limits_are_accepted(override):
-    check_settings(compose_train(override))
+    check_train(compose_train(override))
 
 
 def test_a_crash_mid_run_is_recorded_failed(tiny_dataset, tmp_path):

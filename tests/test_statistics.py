@@ -10,7 +10,7 @@ from torch import nn
 
 from conftest import CONF
 from fwilab.data.transforms import Normalizer
-from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
+from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.diagnostics.statistics import (
     cka_from_grams,
     layer_statistics,
@@ -20,6 +20,7 @@ from fwilab.diagnostics.statistics import (
 )
 from fwilab.errors import ConfigError
 from fwilab.models import ConvBlock, DeconvBlock, ReconstructionNet
+from fwilab.settings import DiagnosticsSettings, check_group
 
 
 def hsic_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -185,4 +186,4 @@ def test_statistics_can_be_switched_off_and_are_validated():
     assert review.images and not review.scalars and not review.histograms
     snapshots.close()
     with pytest.raises(ConfigError, match="diagnostics.statistics='yes' must be true or false"):
-        check_diagnostics(_diagnostics(statistics="yes"))
+        check_group("diagnostics", _diagnostics(statistics="yes"), DiagnosticsSettings)

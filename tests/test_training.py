@@ -8,9 +8,16 @@ from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError
+from fwilab.settings import check_train
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
+
+
+def train_as_the_command_does(cfg, run_dir):
+    """fwilab-train's order: the settings (fwilab.settings), then the run, which checks what needs the data."""
+    check_train(cfg)
+    return train(cfg, run_dir)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +173,7 @@ def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
 )
 def test_bad_settings_fail_before_training(tiny_dataset, tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
-        train(tiny_train_config(tiny_dataset, *override.split()), tmp_path)
+        train_as_the_command_does(tiny_train_config(tiny_dataset, *override.split()), tmp_path)
     assert not (tmp_path / "checkpoints").exists()
 
 
@@ -202,5 +209,5 @@ def test_bad_values_fail_before_any_data_is_generated(tmp_path):
     with open_dict(cfg):
         cfg.data.root = str(tmp_path / "never-generated")
     with pytest.raises(ConfigError, match="lr=-1"):
-        train(cfg, tmp_path / "run")
+        train_as_the_command_does(cfg, tmp_path / "run")
     assert not (tmp_path / "never-generated").exists()

@@ -8,6 +8,8 @@ import torch
 
 from fwilab.errors import ConfigError
 
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
+
 
 def available_cores() -> int:
     """The CPU cores this process may run on: its affinity mask where the OS keeps one (Linux), else every core
@@ -30,8 +32,8 @@ def resolve_device(device: str, allow_mps: bool = True) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if allow_mps and mps_available() else "cpu")
-    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise ConfigError(f"device={device!r} is not one of auto, cpu, cuda, mps")
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ConfigError(f"device={device!r} is not one of {', '.join(DEVICES)}")
     if device == "mps" and not allow_mps:
         raise ConfigError("device='mps': this task runs on cpu or cuda only; use device=auto or cpu")
     if device == "mps" and not mps_available():

@@ -21,6 +21,7 @@ from fwilab.data.contract import SEISMIC_SHAPE
 from fwilab.data.synthetic.forward import import_deepwave
 from fwilab.device import resolve_device
 from fwilab.models.flops import forward_flops
+from fwilab.settings import TrainerSettings, check_group
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,20 @@ def _report_header(cfg: DictConfig, train_cfg: DictConfig, device: torch.device,
     }
 
 
+def check_configurations(cfg: DictConfig, trainer: DictConfig) -> None:
+    """The trainer settings and each configuration's, before any data is written or generated."""
+    check_group("trainer", trainer, TrainerSettings)
+    for name, overrides in cfg.configurations.items():
+        check_group(f"benchmark.configurations.{name}", overrides, TrainerSettings, required=False)
+
+
 def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Every configuration of ``cfg.configurations`` plus the reference, the snapshot cost and generation."""
     device = resolve_device(train_cfg.trainer.device)
     cfg = resolve_settings(cfg, device)
     sizes = {"batch_size": cfg.batch_size, "eval_batch_size": cfg.batch_size}
     train_cfg = OmegaConf.merge(train_cfg, {"trainer": sizes})
+    check_configurations(cfg, train_cfg.trainer)
     if cfg.generation.n_models:
         import_deepwave()  # before minutes of training, not after
     flops = forward_flops(train_cfg.model, SEISMIC_SHAPE)

@@ -48,7 +48,7 @@ def prepare_root(cfg: DictConfig) -> Path:
             seed=synthetic.seed,
             samples_per_file=synthetic.samples_per_file,
         )
-        ensure_dataset(root, plan, device=synthetic.get("device", "auto"), batch_size=synthetic.get("batch_size", 32))
+        ensure_dataset(root, plan, device=synthetic.device, batch_size=synthetic.batch_size)
     elif not root.is_dir():
         raise DataError(
             f"data.root={root} does not exist; fwilab never creates a real data folder: set data.root to the unpacked "
@@ -109,7 +109,7 @@ def build_split(cfg: DictConfig, split: str, root: Path | None = None) -> OpenFW
     root = root if root is not None else prepare_root(cfg)
     count = cfg.get(f"{split}_samples")
     try:
-        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=cfg.get("subset_seed", 0))
+        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=cfg.subset_seed)
     except DataError as error:
         raise DataError(f"data.{split}: {error}") from None
 
@@ -117,7 +117,7 @@ def build_split(cfg: DictConfig, split: str, root: Path | None = None) -> OpenFW
 def build_data(cfg: DictConfig) -> DataBundle:
     """Train and validation sets plus their normalizer, generating synthetic data when needed and checking
     every sample they use before any training (``data.check``)."""
-    policy = check_policy(cfg.get("check", "error"))
+    policy = check_policy(cfg.check)
     root = prepare_root(cfg)
     data = DataBundle(
         train=build_split(cfg, "train", root),

@@ -19,20 +19,19 @@ import logging
 import numpy as np
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 from torch import nn
 
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, Snapshot
 from fwilab.diagnostics.render import (
-    MONTAGE_NORMALIZATIONS,
     PCABasis,
     render_montage,
     render_pca_rgb,
     render_velocity_panel,
 )
 from fwilab.diagnostics.statistics import MIN_EXAMPLES, linear_cka
-from fwilab.errors import ConfigError, require_whole
+from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import SnapshotLog
 
 log = logging.getLogger(__name__)
@@ -42,29 +41,8 @@ PCA_IMAGE_PIXELS = 160
 
 
 def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None:
-    """Every ``diagnostics.*`` value, checked before any work; ``probe_samples``: how many the probe will hold."""
-    if cfg.mode not in ("eval", "train"):
-        raise ConfigError(f"diagnostics.mode={cfg.mode!r} is not 'eval' or 'train'")
-    if cfg.montage_normalization not in MONTAGE_NORMALIZATIONS:
-        raise ConfigError(
-            f"diagnostics.montage_normalization={cfg.montage_normalization!r} is not one of {MONTAGE_NORMALIZATIONS}"
-        )
-    require_whole("diagnostics.every_n_steps", cfg.get("every_n_steps"), minimum=0)
-    require_whole("diagnostics.max_samples", cfg.get("max_samples"))
-    require_whole("diagnostics.max_channels", cfg.get("max_channels"))
-    if not isinstance(cfg.percentile, (int, float)) or not 0 <= cfg.percentile < 50:
-        raise ConfigError(f"diagnostics.percentile={cfg.percentile!r} must be in [0, 50)")
-    if not isinstance(cfg.get("statistics", True), bool):
-        raise ConfigError(f"diagnostics.statistics={cfg.statistics!r} must be true or false")
-    if not isinstance(cfg.patterns, ListConfig) or not all(isinstance(p, str) for p in cfg.patterns):
-        raise ConfigError(f"diagnostics.patterns={cfg.patterns!r} must be a list of module paths such as ['deconv5_*']")
-    for name in cfg.types:
-        try:
-            kind = get_class(name)
-        except Exception:
-            kind = None
-        if not (isinstance(kind, type) and issubclass(kind, nn.Module)):
-            raise ConfigError(f"diagnostics.types: {name!r} is not an importable torch.nn.Module class")
+    """What the settings (fwilab.settings) cannot know: whether train-mode snapshots get the two probe samples that
+    BatchNorm needs; ``probe_samples``: how many the probe will hold (None: ``max_samples``)."""
     samples = cfg.max_samples if probe_samples is None else probe_samples
     if cfg.mode == "train" and samples < 2:
         raise ConfigError(
@@ -96,7 +74,7 @@ class ActivationSnapshots:
             patterns=list(cfg.patterns),
             max_samples=cfg.max_samples,
             max_channels=cfg.max_channels,
-            statistics=cfg.get("statistics", True),
+            statistics=cfg.statistics,
         )
         self.probe_inputs = probe_inputs[: cfg.max_samples]
         self.probe_velocity_ms = probe_velocity[: cfg.max_samples].float().cpu()

@@ -40,7 +40,7 @@ def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             group = sweep_group(hydra_cfg.sweep.dir)
         if name is None:
             name = hydra_cfg.job.override_dirname or "defaults"
-    tags = [cfg.model._target_.rsplit(".", 1)[-1], str(cfg.data.family), *cfg.logger.get("tags", [])]
+    tags = [cfg.model._target_.rsplit(".", 1)[-1], str(cfg.data.family), *cfg.logger.tags]
     if cfg.get("optimizer") is not None:  # absent for a model read from an OpenFWI checkpoint; lr is in the config
         tags.insert(1, cfg.optimizer._target_.rsplit(".", 1)[-1].lower())
     return {"group": group, "name": name or run_dir.name, "tags": tags}

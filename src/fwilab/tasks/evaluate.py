@@ -32,12 +32,12 @@ from fwilab.io import write_json
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
+from fwilab.settings import NORMALIZATIONS
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
 
 log = logging.getLogger(__name__)
-NORMALIZATIONS = ("checkpoint", "data")
 
 
 @dataclass

@@ -116,8 +116,6 @@ class ResidentBatches:
         storage_dtype: str = "float32",
         chunk: int = 64,
     ):
-        if storage_dtype not in STORAGE_DTYPES:
-            raise ValueError(f"trainer.device_data_dtype={storage_dtype!r} is not one of {sorted(STORAGE_DTYPES)}")
         self.sampler = sampler
         self.device = device
         dtype = STORAGE_DTYPES[storage_dtype]

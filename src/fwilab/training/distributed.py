@@ -95,9 +95,7 @@ def _adopt_slurm_environment() -> None:
 
 def init_distributed(trainer: DictConfig) -> DistributedContext:
     """The process group for this rank, or a single-process context; ``trainer.distributed=false`` refuses WORLD_SIZE > 1."""
-    setting = trainer.get("distributed", "auto")
-    if setting not in ("auto", True, False):
-        raise ConfigError(f"trainer.distributed={setting!r} must be auto, true or false")
+    setting = trainer.distributed
     if setting is True:  # SLURM_NTASKS is the job's, also seen by a single process in its batch script: only on request
         _adopt_slurm_environment()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -116,7 +114,7 @@ def init_distributed(trainer: DictConfig) -> DistributedContext:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    backend = trainer.get("backend", "auto")
+    backend = trainer.backend
     if backend == "auto":
         backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend, rank=rank, world_size=world_size)

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Subset
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
-from fwilab.errors import CheckpointError, ConfigError, error_line, require_whole
+from fwilab.errors import CheckpointError, ConfigError, error_line
 from fwilab.io import atomic_write
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.metric_registry import format_validation
@@ -84,53 +84,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def check_settings(cfg: DictConfig) -> None:
-    """Values that are wrong whatever the data: checked before any data is read or generated."""
-    if isinstance(cfg.lr, bool) or not isinstance(cfg.lr, (int, float)) or not cfg.lr > 0:
-        raise ConfigError(f"lr={cfg.lr!r} must be a positive number")
-    for key in ("batch_size", "eval_batch_size", "log_every_steps"):
-        require_whole(f"trainer.{key}", cfg.trainer.get(key))
-    for key in ("max_steps", "val_every_steps", "checkpoint_every_steps"):  # null: derived
-        if cfg.trainer.get(key) is not None:
-            require_whole(f"trainer.{key}", cfg.trainer.get(key))
-    if cfg.trainer.max_steps is None:
-        require_whole("trainer.epochs", cfg.trainer.epochs, hint="(or set trainer.max_steps)")
-    with torch.device("meta"):  # the model's values, checked without memory, time or random draws
-        build_model(cfg.model)
-    betas = cfg.optimizer.get("betas")
-    betas = OmegaConf.to_container(betas) if OmegaConf.is_list(betas) else betas
-    if betas is not None and not (
-        isinstance(betas, list) and len(betas) == 2 and all(isinstance(x, (int, float)) and 0 <= x < 1 for x in betas)
-    ):
-        raise ConfigError(f"optimizer.betas={betas} must be two numbers in [0, 1)")
-    if cfg.trainer.get("monitor", "mae") not in MONITORED:
-        raise ConfigError(f"trainer.monitor={cfg.trainer.monitor!r} is not one of {MONITORED}")
-    if cfg.trainer.keep_checkpoints < 1:
-        raise ConfigError(f"trainer.keep_checkpoints={cfg.trainer.keep_checkpoints} must be at least 1")
-    _check_signs(cfg)
-    if cfg.diagnostics.enabled:
-        check_diagnostics(cfg.diagnostics)
-        if cfg.diagnostics.mode == "train" and cfg.trainer.get("distributed") and cfg.trainer.sync_batchnorm:
-            raise ConfigError(
-                "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
-                "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
-            )
-
-
-def _check_signs(cfg: DictConfig) -> None:
-    """Values that would train backwards or silently do nothing: a negative clip scales every gradient by a
-    negative factor, a negative loss weight ascends that term."""
-    clip = cfg.trainer.get("grad_clip_norm")
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
-        raise ConfigError(f"trainer.grad_clip_norm={clip!r} must be a positive number (null: no clipping)")
-    require_whole("trainer.skip_nonfinite_steps", cfg.trainer.get("skip_nonfinite_steps", 0), minimum=0)
-    if cfg.scheduler.get("warmup_steps") is not None:
-        require_whole("scheduler.warmup_steps", cfg.scheduler.warmup_steps, minimum=0)
-    for key, weight in cfg.loss.items():
-        if str(key).startswith("lambda_") and isinstance(weight, (int, float)) and weight < 0:
-            raise ConfigError(f"loss.{key}={weight!r} must not be negative")
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
@@ -373,7 +326,6 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
 def _build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
     """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
     trainer, main = cfg.trainer, context.is_main
-    check_settings(cfg)
     _open_run_directory(run_dir, main)
     seed_everything(cfg.seed)
     data = build_data(cfg.data)

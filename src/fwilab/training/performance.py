@@ -20,8 +20,7 @@ from omegaconf import DictConfig
 
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.device import available_cores
-from fwilab.errors import ConfigError
-from fwilab.training.batches import STORAGE_DTYPES, split_fits_on_device
+from fwilab.training.batches import split_fits_on_device
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 MAX_AUTO_WORKERS = 8
@@ -44,20 +43,15 @@ class FastPath:
         return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
-def _switch(value: str | bool, key: str, on_gpu: bool) -> bool:
-    if value == "auto":
-        return on_gpu
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(f"trainer.{key}={value!r} must be auto, true or false")
+def _switch(value: str | bool, on_gpu: bool) -> bool:
+    """A checked ``auto | true | false`` setting (fwilab.settings): auto is on for a GPU."""
+    return on_gpu if value == "auto" else value
 
 
 def _loader_workers(value: str | int, on_gpu: bool, data_on_device: bool) -> int:
     if value == "auto":
         return min(MAX_AUTO_WORKERS, available_cores()) if on_gpu and not data_on_device else 0
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise ConfigError(f"trainer.num_workers={value!r} must be auto or a whole number >= 0")
+    return value
 
 
 def native_cpu_bf16() -> str | None:
@@ -90,26 +84,22 @@ def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: Open
     precision, precision_choice = trainer.precision, "set"
     if precision == "auto":
         precision, precision_choice = _auto_precision(device)
-    if precision not in PRECISIONS:
-        raise ConfigError(f"trainer.precision={precision!r} is not one of auto, {', '.join(PRECISIONS)}")
     storage = trainer.device_data_dtype
     if storage == "auto":
         storage = "bfloat16" if on_gpu else "float32"
-    if storage not in STORAGE_DTYPES:
-        raise ConfigError(f"trainer.device_data_dtype={storage!r} is not one of auto, {', '.join(STORAGE_DTYPES)}")
     data_on_device = trainer.data_on_device
     data_on_device = (
         split_fits_on_device(train_set, device, storage)
         if data_on_device == "auto"
-        else _switch(data_on_device, "data_on_device", on_gpu)
+        else _switch(data_on_device, on_gpu)
     )
     return FastPath(
         precision=precision,
-        channels_last=_switch(trainer.channels_last, "channels_last", on_gpu),
-        compile=_switch(trainer.compile, "compile", on_gpu),
+        channels_last=_switch(trainer.channels_last, on_gpu),
+        compile=_switch(trainer.compile, on_gpu),
         data_on_device=data_on_device,
         storage_dtype=storage,
         loader_workers=_loader_workers(trainer.num_workers, on_gpu, data_on_device),
-        cudnn_benchmark=_switch(trainer.get("cudnn_benchmark", "auto"), "cudnn_benchmark", on_gpu),
+        cudnn_benchmark=_switch(trainer.cudnn_benchmark, on_gpu),
         precision_choice=precision_choice,
     )
