@@ -7,16 +7,17 @@ import sys
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_module
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 from PIL import Image
 
 from conftest import ROOT, tiny_train_config
 from fwilab.data.openfwi import read_velocity_file
 from fwilab.errors import ConfigError
+from fwilab.settings import EvaluateSettings, check_refine, check_settings
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.tasks.refine import run_refine
 from fwilab.training.loop import train
+from helpers import task_config
 from test_wandb_logging import _records
 
 
@@ -27,25 +28,12 @@ def checkpoint(tiny_dataset, tmp_path_factory):
     return run_dir / "checkpoints" / "best.pt"
 
 
-def _evaluate_config(checkpoint, **physics) -> OmegaConf:
-    return OmegaConf.create(
-        {
-            "checkpoint": str(checkpoint),
-            "data": None,
-            "split": "val",
-            "batch_size": None,
-            "device": "cpu",
-            "physics": physics,
-        }
-    )
+def _evaluate_config(checkpoint, **physics) -> DictConfig:
+    return task_config("evaluate", checkpoint, physics=physics)
 
 
 def _refine_config(checkpoint, **overrides) -> DictConfig:
-    """refine.yaml as the command composes it, on the CPU without W&B, with ``overrides`` merged."""
-    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
-        cfg = compose(config_name="refine", overrides=[f"checkpoint={checkpoint}", "device=cpu", "logger=none"])
-    with open_dict(cfg):
-        return OmegaConf.merge(cfg, overrides)
+    return task_config("refine", checkpoint, **overrides)
 
 
 def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoint, tmp_path):
@@ -60,13 +48,29 @@ def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoin
     assert Image.open(pictures[0]).size == (3 * (140 + 72), 316)
 
 
+def test_evaluate_is_a_wandb_run_with_its_scores_and_data_fit_pictures(checkpoint, tmp_path):
+    cfg = task_config("evaluate", checkpoint, logger="wandb", physics={"samples": 1})
+    result = evaluate_checkpoint(cfg, tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
+    records = _records(tmp_path)
+    assert [r["run"]["job_type"] for r in records if r["type"] == "run"] == ["evaluate"]
+    summary = {}
+    for record in records:
+        if record["type"] == "summary":
+            summary.update(record["summary"]["update"])
+    assert summary["data_misfit_mean"] == pytest.approx(result["data_misfit_mean"])
+    assert summary["mae"] == pytest.approx(result["mae"]) and summary["status"] == "completed"
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    assert any("data_fit/sample0_shot2.path" in item for item in history)
+
+
 def test_evaluate_without_physics_writes_no_misfit(checkpoint, tmp_path):
     assert "data_misfit_mean" not in evaluate_checkpoint(_evaluate_config(checkpoint), tmp_path)
 
 
 def test_a_bad_physics_value_is_refused_before_the_checkpoint_is_read(tmp_path):
     with pytest.raises(ConfigError, match=r"physics.samples=-1 must be a whole number of at least 0"):
-        evaluate_checkpoint(_evaluate_config(tmp_path / "missing.pt", samples=-1), tmp_path)
+        check_settings(_evaluate_config(tmp_path / "missing.pt", samples=-1), EvaluateSettings)
 
 
 def test_refine_writes_maps_table_curves_and_pictures(checkpoint, tmp_path):
@@ -96,11 +100,17 @@ def test_refine_writes_maps_table_curves_and_pictures(checkpoint, tmp_path):
         ({"iterations": 0}, "iterations=0"),
         ({"samples": 0}, "samples=0"),
         ({"frequencies_hz": [10.0, 5.0]}, "low to high"),
+        ({"step_ms": "fast"}, "step_ms='fast' must be a positive step"),
+        ({"depth_scaling": -1}, "depth_scaling=-1"),
+        ({"frequencies_hz": "low"}, "frequencies_hz='low' must be a list"),
+        ({"frequencies_hz": [5.0, "x"]}, "low to high"),
+        ({"baseline": {"top_ms": "abc"}}, "baseline.top_ms='abc' must be a positive number"),
+        ({"steps": 10}, "steps is not a setting of refine.yaml"),
     ],
 )
 def test_refine_refuses_bad_settings_before_reading_the_checkpoint(tmp_path, override, match):
     with pytest.raises(ConfigError, match=match):
-        run_refine(_refine_config(tmp_path / "missing.pt", **override), tmp_path)
+        check_refine(_refine_config(tmp_path / "missing.pt", **override))
 
 
 def test_refine_refuses_a_velocity_range_the_operator_cannot_step(checkpoint, tiny_dataset, tmp_path):

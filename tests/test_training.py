@@ -12,6 +12,7 @@ from fwilab.settings import check_train
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
+from helpers import task_config
 
 
 def train_as_the_command_does(cfg, run_dir):
@@ -50,16 +51,7 @@ def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
     run_dir, record = trained_run
-    cfg = OmegaConf.create(
-        {
-            "checkpoint": str(run_dir / "checkpoints" / "last.pt"),
-            "data": None,
-            "split": "val",
-            "batch_size": 3,
-            "device": "cpu",
-        }
-    )
-    result = evaluate_checkpoint(cfg, tmp_path)
+    result = evaluate_checkpoint(task_config("evaluate", run_dir / "checkpoints" / "last.pt", batch_size=3), tmp_path)
     for key in ("mae", "mse", "rmse", "ssim"):
         assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
     assert result["samples"] == 8 and json.loads((tmp_path / "metrics.json").read_text())["mae"] == result["mae"]
@@ -79,15 +71,7 @@ def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp
         ),
         tmp_path / "run",
     )
-    cfg = OmegaConf.create(
-        {
-            "checkpoint": str(tmp_path / "run" / "checkpoints" / "best.pt"),
-            "data": None,
-            "split": "val",
-            "batch_size": None,
-            "device": "cpu",
-        }
-    )
+    cfg = task_config("evaluate", tmp_path / "run" / "checkpoints" / "best.pt")
     with caplog.at_level("INFO"):
         result = evaluate_checkpoint(cfg, tmp_path / "eval")
     assert result["samples"] == 5 and result["step"] == record["best"]["step"]
@@ -110,16 +94,15 @@ def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(
     trained_run, tiny_dataset, tmp_path, caplog
 ):
     run_dir, _ = trained_run
-    base = {
-        "checkpoint": str(run_dir / "checkpoints" / "last.pt"),
-        "split": "val",
-        "batch_size": None,
-        "device": "cpu",
-        "data": dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0),
-    }
+    data = dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0)
     with caplog.at_level("INFO"):
-        kept = evaluate_checkpoint(OmegaConf.create(base), tmp_path / "a")
-        own = evaluate_checkpoint(OmegaConf.create({**base, "normalization": "data"}), tmp_path / "b")
+        kept = evaluate_checkpoint(
+            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data), tmp_path / "a"
+        )
+        own = evaluate_checkpoint(
+            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data, normalization="data"),
+            tmp_path / "b",
+        )
     assert "normalizing with the constants the model was trained with" in caplog.text
     assert "normalizing with data=curvefault_a's own constants: Normalizer(data_min=-20.0, data_max=40.0" in caplog.text
     assert kept["mae"] != own["mae"]

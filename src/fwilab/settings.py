@@ -24,6 +24,7 @@ from fwilab.device import DEVICES
 from fwilab.diagnostics.render import MONTAGE_NORMALIZATIONS
 from fwilab.errors import ConfigError, require_whole
 from fwilab.models.build import build_model
+from fwilab.physics.refine import RefineSettings
 from fwilab.training.batches import STORAGE_DTYPES
 from fwilab.training.performance import PRECISIONS
 from fwilab.training.record import MONITORED
@@ -312,6 +313,7 @@ class EvaluateSettings(CheckpointTaskSettings):
     CONFIG: ClassVar[str] = "evaluate.yaml"
     batch_size: int | None = _whole(optional=True)
     physics: PhysicsSettings = _group(PhysicsSettings)
+    logger: LoggerSettings = field(metadata={"check": _logger})
 
 
 @dataclass(frozen=True)
@@ -330,6 +332,27 @@ class LandscapeSettings(CheckpointTaskSettings):
     points_1d: int = _whole()
     points_2d: int = _whole()
     seed: int = _whole(minimum=0)
+    logger: LoggerSettings = field(metadata={"check": _logger})
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    top_ms: float | None = _number("positive", optional=True)
+    bottom_ms: float | None = _number("positive", optional=True)
+
+
+@dataclass(frozen=True)
+class RefineTaskSettings(CheckpointTaskSettings):
+    CONFIG: ClassVar[str] = "refine.yaml"
+    samples: int = _whole()
+    iterations: int = _any()  # these five: RefineSettings.of, in check_refine
+    step_ms: float = _any()
+    frequencies_hz: list = _any()
+    smoothing_cells: float = _any()
+    depth_scaling: float = _any()
+    batch_size: int = _whole()
+    baseline: BaselineSettings = _group(BaselineSettings)
+    pictures: int = _whole(minimum=0)
     logger: LoggerSettings = field(metadata={"check": _logger})
 
 
@@ -359,6 +382,12 @@ def check_settings(cfg: DictConfig, schema: type) -> None:
     """Every setting of a task's config (``schema``: its dataclass), before any data or checkpoint is read: one
     ``ConfigError`` naming the key and the value."""
     check_group("", cfg, schema)
+
+
+def check_refine(cfg: DictConfig) -> None:
+    """``check_settings`` for refine.yaml, and the optimizer's settings as refinement checks them."""
+    check_settings(cfg, RefineTaskSettings)
+    RefineSettings.of(cfg)
 
 
 def check_train(cfg: DictConfig) -> None:

@@ -31,8 +31,9 @@ sum of the samples' squared relative misfits, so each map gets its own gradient.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,11 @@ from fwilab.errors import ConfigError, require_whole
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 
 IterationCallback = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, velocity, misfit per sample)
+
+
+def _real(value: Any) -> bool:
+    """A number a setting can hold (not a flag, not NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -57,17 +63,29 @@ class RefineSettings:
     vel_min: float = 1500.0
     vel_max: float = 4500.0
 
+    @classmethod
+    def of(cls, node: Mapping[str, Any], **bounds: float) -> RefineSettings:
+        """The settings a task config names (``iterations``, ``step_ms``, ...), checked; ``bounds``: the velocity
+        range once the data's normalizer is known."""
+        keys = ("iterations", "step_ms", "smoothing_cells", "depth_scaling")
+        frequencies = node["frequencies_hz"]
+        if isinstance(frequencies, str) or not isinstance(frequencies, Sequence):
+            raise ConfigError(f"frequencies_hz={frequencies!r} must be a list of cut-offs in Hz (null: the full band)")
+        settings = cls(**{key: node[key] for key in keys}, frequencies_hz=tuple(frequencies), **bounds)
+        settings.check()
+        return settings
+
     def check(self) -> None:
         """One ConfigError naming the setting at fault, before any work."""
         require_whole("iterations", self.iterations)
-        if not self.step_ms > 0:
+        if not (_real(self.step_ms) and self.step_ms > 0):
             raise ConfigError(f"step_ms={self.step_ms!r} must be a positive step in m/s")
-        if not self.depth_scaling >= 0:
+        if not (_real(self.depth_scaling) and self.depth_scaling >= 0):
             raise ConfigError(f"depth_scaling={self.depth_scaling!r} must be 0 (none) or a positive power of depth")
-        if not self.smoothing_cells >= 0:
+        if not (_real(self.smoothing_cells) and self.smoothing_cells >= 0):
             raise ConfigError(f"smoothing_cells={self.smoothing_cells!r} must be 0 (no smoothing) or positive")
         bands = [f for f in self.frequencies_hz if f is not None]
-        if not self.frequencies_hz or any(f <= 0 for f in bands) or bands != sorted(bands):
+        if not self.frequencies_hz or not all(_real(f) and f > 0 for f in bands) or bands != sorted(bands):
             raise ConfigError(
                 f"frequencies_hz={list(self.frequencies_hz)} must list positive cut-offs in Hz from low to high "
                 "(null: the full band, last)"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
@@ -27,12 +28,12 @@ from fwilab.data.synthetic.forward import propagation_device
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
-from fwilab.errors import ConfigError, require_whole
+from fwilab.errors import ConfigError
 from fwilab.io import write_json
+from fwilab.logging import build_logger
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
-from fwilab.settings import NORMALIZATIONS
 from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
@@ -71,10 +72,7 @@ def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
 
 
 def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
-    choice = cfg.get("normalization", "checkpoint")
-    if choice not in NORMALIZATIONS:
-        raise ConfigError(f"normalization={choice!r} is not one of {NORMALIZATIONS}")
-    if choice == "checkpoint" and saved.normalizer is not None:
+    if cfg.normalization == "checkpoint" and saved.normalizer is not None:
         normalizer = Normalizer(**saved.normalizer)
         log.info("normalizing with the constants the model was trained with (checkpoint): %s", normalizer)
     else:
@@ -132,9 +130,12 @@ def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:
     return {f"{prefix}_mean": misfit.mean().item(), f"{prefix}_median": misfit.median().item()}
 
 
-def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: Path) -> dict[str, float]:
+def score_data_fit(
+    loaded: TrainedModel, count: int, batch_size: int, run_dir: Path
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Re-simulate the predicted and the true maps of the first ``count`` samples; their relative L2 data misfits
-    (the truth's is the operator's floor) and one picture per sample (the centre shot: observed, predicted, difference)."""
+    (the truth's is the operator's floor) and one picture per sample (the centre shot: observed, predicted, difference),
+    written to ``data_fit/`` and returned by W&B key."""
     normalizer = loaded.normalizer
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
     maps = predict_first(loaded, count)
@@ -144,9 +145,11 @@ def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: P
     folder = run_dir / "data_fit"
     folder.mkdir(parents=True, exist_ok=True)
     shot = maps.seismic.shape[1] // 2
+    pictures = {}
     for index in range(len(misfit)):
         picture = render_gather_comparison(maps.seismic[index, shot].numpy(), simulated[index, shot].numpy())
         Image.fromarray(picture).save(folder / f"sample{index}_shot{shot}.png")
+        pictures[f"data_fit/sample{index}_shot{shot}"] = picture
     log.info(
         "data misfit of %d predicted maps: mean %.4f, median %.4f (true maps: mean %.4f, the operator's floor); "
         "pictures in %s",
@@ -156,21 +159,18 @@ def score_data_fit(loaded: TrainedModel, count: int, batch_size: int, run_dir: P
         truth_misfit.mean().item(),
         folder,
     )
-    return {
+    scores = {
         "physics_samples": len(misfit),
         **misfit_summary("data_misfit", misfit),
         **misfit_summary("data_misfit_truth", truth_misfit),
         "data_misfit_per_sample": misfit.tolist(),
     }
+    return scores, pictures
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data),
     and with ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
-    physics = cfg.get("physics") or {}
-    physics_samples = physics.get("samples", 0)
-    require_whole("physics.samples", physics_samples, minimum=0, hint="(0: no re-simulation)")
-    require_whole("physics.batch_size", physics.get("batch_size", 8))
     loaded = load_trained(cfg)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
     batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
@@ -193,9 +193,18 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         len(dataset),
         format_metrics(metrics, (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",)), separator="  "),
     )
-    if physics_samples > 0:
-        result.update(score_data_fit(loaded, physics_samples, physics.get("batch_size", 8), Path(run_dir)))
+    pictures = {}
+    if cfg.physics.samples > 0:
+        scores, pictures = score_data_fit(loaded, cfg.physics.samples, cfg.physics.batch_size, Path(run_dir))
+        result.update(scores)
+    result["status"] = "completed"
     write_json(Path(run_dir) / "metrics.json", result)
+    logger = build_logger(
+        OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "evaluate", local_images=False
+    )
+    logger.log_images(pictures, step=loaded.step)
+    logger.log_summary({key: value for key, value in result.items() if isinstance(value, (int, float, str))})
+    logger.finish("completed")
     return result
 
 

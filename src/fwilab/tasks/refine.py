@@ -29,7 +29,7 @@ from fwilab.data.synthetic.forward import propagation_device, torch_threads
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
-from fwilab.errors import ConfigError, require_whole
+from fwilab.errors import ConfigError
 from fwilab.io import atomic_write, write_json
 from fwilab.logging import build_logger
 from fwilab.physics.misfit import resimulated_misfit
@@ -40,21 +40,6 @@ from fwilab.tasks.evaluate import Predictions, TrainedModel, load_trained, misfi
 
 log = logging.getLogger(__name__)
 STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
-
-
-def refine_settings(cfg: DictConfig, normalizer: Normalizer | None = None) -> RefineSettings:
-    """The optimizer's settings from the config, checked (the velocity range once the normalizer is known)."""
-    bounds = {"vel_min": normalizer.vel_min, "vel_max": normalizer.vel_max} if normalizer is not None else {}
-    settings = RefineSettings(
-        iterations=cfg.iterations,
-        step_ms=cfg.step_ms,
-        frequencies_hz=tuple(cfg.frequencies_hz),
-        smoothing_cells=cfg.smoothing_cells,
-        depth_scaling=cfg.depth_scaling,
-        **bounds,
-    )
-    settings.check()
-    return settings
 
 
 def baseline_start(cfg: DictConfig, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
@@ -170,14 +155,6 @@ def _table_lines(rows: list[dict]) -> list[str]:
     return lines
 
 
-def check_refine_config(cfg: DictConfig) -> None:
-    """Every value the task reads, before the checkpoint or the data are opened."""
-    require_whole("samples", cfg.samples)
-    require_whole("batch_size", cfg.batch_size)
-    require_whole("pictures", cfg.pictures, minimum=0)
-    refine_settings(cfg)
-
-
 def _table(runs: dict[str, dict[str, Any]], floor: torch.Tensor, ms_per_unit: float) -> list[dict]:
     """Network alone, the 1-D start, both refined, and the truth's floor: MAE, SSIM, data misfit."""
     network, baseline = runs["network"], runs["1d"]
@@ -256,10 +233,9 @@ def _write_outputs(
 
 def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """The refine task (module docstring)."""
-    check_refine_config(cfg)
     loaded = load_trained(cfg)
     norm = loaded.normalizer
-    settings = refine_settings(cfg, norm)
+    settings = RefineSettings.of(cfg, vel_min=norm.vel_min, vel_max=norm.vel_max)
     maps = predict_first(loaded, cfg.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
     log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
