@@ -15,8 +15,8 @@ from PIL import Image
 from conftest import ROOT, compose_train
 from fwilab.errors import ConfigError
 from fwilab.training.distributed import init_distributed
-from fwilab.training.loop import check_settings
 from fwilab.training.sampler import ResumableShuffleSampler
+from fwilab.training.setup import check_settings
 
 
 def test_ranks_split_each_global_batch_of_the_single_process_order():

@@ -15,8 +15,9 @@ from omegaconf import open_dict
 from conftest import compose_train, tiny_train_config
 from fwilab.errors import CheckpointError, ConfigError, error_line
 from fwilab.training.checkpoint import load_checkpoint
-from fwilab.training.loop import check_settings, train
+from fwilab.training.loop import train
 from fwilab.training.losses import WeightedL1L2
+from fwilab.training.setup import check_settings
 from test_wandb_logging import _records
 
 FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "diagnostics=off")
