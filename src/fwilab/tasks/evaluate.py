@@ -31,7 +31,7 @@ from fwilab.errors import ConfigError, require_whole
 from fwilab.io import write_json
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
-from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
 
@@ -201,15 +201,3 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         result.update(score_data_fit(loaded, physics_samples, physics.get("batch_size", 8), Path(run_dir)))
     write_json(Path(run_dir) / "metrics.json", result)
     return result
-
-
-def export_openfwi_checkpoint(cfg: DictConfig) -> Path:
-    """The export_openfwi.py task: an fwilab checkpoint's InversionNet as a file OpenFWI's ``test.py --resume`` reads."""
-    state = load_checkpoint(cfg.checkpoint)
-    model = build_model(OmegaConf.create(state["config"]).model)
-    load_model_weights(model, state["model"], cfg.checkpoint)
-    path = export_openfwi(model, int(state.get("step", 0)), int(state.get("epoch", 0)), cfg.out)
-    log.info(
-        "wrote %s (OpenFWI's format: model, epoch, step) from %s at step %d", path, cfg.checkpoint, state.get("step", 0)
-    )
-    return path
