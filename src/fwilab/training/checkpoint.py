@@ -45,8 +45,8 @@ class RunIdentity:
 
 @dataclass
 class Checkpoint:
-    """What an fwilab checkpoint holds. The field names are the file's keys (unchanged since the first fwilab
-    checkpoint, so older files read); a field left None is not written, a key a file lacks reads as the default."""
+    """What an fwilab checkpoint holds. The field names are the file's keys, those fwilab wrote before this class
+    existed, so older files read; a field left None is not written, a key a file lacks reads as its default."""
 
     model: dict[str, torch.Tensor]  # the weights
     config: dict[str, Any]  # the run's resolved config
@@ -95,7 +95,13 @@ class Checkpoint:
 
     def weights_only(self) -> Checkpoint:
         """The weights, config, normalizer, step and fingerprint, without optimizer, record and random states."""
-        return Checkpoint(self.model, self.config, self.step, None, self.normalizer, self.fingerprint)
+        return Checkpoint(
+            model=self.model,
+            config=self.config,
+            step=self.step,
+            normalizer=self.normalizer,
+            fingerprint=self.fingerprint,
+        )
 
 
 REQUIRED = tuple(field.name for field in fields(Checkpoint) if field.default is MISSING)
