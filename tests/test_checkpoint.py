@@ -6,7 +6,7 @@ import torch
 from fwilab import io as fwilab_io
 from fwilab.errors import CheckpointError
 from fwilab.models import InversionNet, ReconstructionNet
-from fwilab.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from fwilab.training.checkpoint import Checkpoint, load_checkpoint, load_model_weights, save_checkpoint
 
 
 def _state(model):
@@ -68,3 +68,13 @@ def test_loading_never_executes_pickled_code(tmp_path):
     torch.save({"model": {}, "config": {}, "payload": Exploit()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_a_file_without_the_newer_fields_reads_with_their_defaults_and_keeps_its_keys(tmp_path):
+    model = ReconstructionNet(base_channels=8)
+    save_checkpoint(tmp_path / "old.pt", _state(model))
+    saved = Checkpoint.read(tmp_path / "old.pt")
+    assert (saved.step, saved.epoch, saved.normalizer, saved.record, saved.optimizer) == (3, None, None, None, None)
+    assert saved.config == {"model": {"base_channels": 8}} and saved.model.keys() == model.state_dict().keys()
+    saved.save(tmp_path / "again.pt")
+    assert set(torch.load(tmp_path / "again.pt", weights_only=True)) == {"model", "config", "step"}

@@ -8,7 +8,7 @@ from fwilab.errors import ConfigError
 from fwilab.training.batches import prefetch_to_device
 from fwilab.training.loop import train
 from fwilab.training.performance import resolve_fast_path
-from test_training import train_as_the_command_does
+from helpers import train_as_the_command_does
 
 # fp32 pinned: these runs are compared with each other, bit for bit or to rounding (auto may pick bf16 on this CPU)
 FAST = ["trainer.precision=fp32", "trainer.max_steps=6", "logger=none", "diagnostics=off", "trainer.log_every_steps=1"]

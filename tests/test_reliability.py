@@ -17,10 +17,10 @@ from torch import nn
 
 from conftest import ROOT, tiny_train_config
 from fwilab.errors import CheckpointError, ConfigError
-from fwilab.training.checkpoint import restore_rng_state, rng_state
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
 from fwilab.training.losses import WeightedL1L2
+from fwilab.training.randomness import restore_rng_state, rng_state
 
 STEPS = 16
 

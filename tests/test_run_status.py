@@ -18,6 +18,7 @@ from fwilab.settings import check_train
 from fwilab.training.checkpoint import load_checkpoint
 from fwilab.training.loop import train
 from fwilab.training.losses import WeightedL1L2
+from fwilab.training.record import RunRecord
 from test_wandb_logging import _records
 
 FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "diagnostics=off")
@@ -104,6 +105,23 @@ def test_a_crash_mid_run_is_recorded_failed(tiny_dataset, tmp_path):
         "step_00000001.pt",
         "step_00000002.pt",
     ]
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        (None, {"status": "failed", "error": "boom"}),
+        ({"status": "running", "best": None}, {"status": "failed", "best": None, "error": "boom"}),
+        ({"status": "completed"}, {"status": "failed", "error": "boom"}),  # an error after the run ended
+        ({"status": "preempted", "preempted_at_step": 3}, {"status": "preempted", "preempted_at_step": 3}),
+        ({"status": "diverged", "error": "nan"}, {"status": "diverged", "error": "nan"}),
+    ],
+)
+def test_an_error_the_run_did_not_record_marks_it_failed_and_keeps_a_status_it_wrote(tmp_path, before, after):
+    if before is not None:
+        (tmp_path / "metrics.json").write_text(json.dumps(before))
+    RunRecord.mark_failed(tmp_path, "boom")
+    assert _status(tmp_path) == after
 
 
 def test_ctrl_c_checkpoints_marks_interrupted_and_resumes_to_the_same_weights(tiny_dataset, uninterrupted, tmp_path):

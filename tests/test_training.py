@@ -8,17 +8,10 @@ from omegaconf import OmegaConf
 
 from conftest import tiny_train_config
 from fwilab.errors import ConfigError
-from fwilab.settings import check_train
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
-from helpers import task_config
-
-
-def train_as_the_command_does(cfg, run_dir):
-    """fwilab-train's order: the settings (fwilab.settings), then the run, which checks what needs the data."""
-    check_train(cfg)
-    return train(cfg, run_dir)
+from helpers import task_config, train_as_the_command_does
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +40,31 @@ def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
     assert (run_dir / "checkpoints" / "last.pt").is_file() and (run_dir / "checkpoints" / "best.pt").is_file()
     resolved = OmegaConf.load(run_dir / "config.yaml")
     assert resolved.optimizer.lr == 2e-3  # interpolation resolved
+
+
+def test_checkpoints_keep_the_layout_older_fwilab_wrote(trained_run):
+    """The files' keys are those fwilab wrote before the checkpoint had a schema, so old and new files read alike."""
+    run_dir, _ = trained_run
+    assert set(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)) == {
+        *("model", "optimizer", "scheduler", "scaler", "step", "rng", "running_loss", "running_steps"),
+        *("epoch", "record", "fingerprint", "config", "normalizer"),
+    }
+    weights = torch.load(run_dir / "checkpoints" / "best_weights.pt", weights_only=True)
+    assert set(weights) == {"model", "config", "normalizer", "step", "fingerprint"}
+
+
+def test_each_step_logs_validates_checkpoints_and_snapshots_on_its_own_schedule(tiny_dataset, tmp_path):
+    """Logs and checkpoints every 2 steps, validates every 3 (with a checkpoint and a snapshot), snapshots every 5,
+    and does all of it at the last step."""
+    overrides = ("trainer.max_steps=7", "trainer.val_every_steps=3", "trainer.checkpoint_every_steps=2")
+    settings = ("trainer.keep_checkpoints=10", "diagnostics=default", "diagnostics.every_n_steps=5", "logger=none")
+    record = train(tiny_train_config(tiny_dataset, *overrides, *settings), tmp_path)
+    assert [step for step, _ in record["train_loss"]] == [2, 4, 6, 7]
+    assert [entry["step"] for entry in record["val_history"]] == [3, 6, 7]
+    checkpoints = sorted(path.name for path in (tmp_path / "checkpoints").glob("step_*.pt"))
+    assert checkpoints == [f"step_{step:08d}.pt" for step in (2, 3, 4, 6, 7)]
+    snapshots = sorted(path.name for path in (tmp_path / "activations").glob("step_*"))
+    assert snapshots == [f"step_{step:06d}" for step in (3, 5, 6, 7)]
 
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from fwilab.errors import FwilabError, error_line
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
-from fwilab.training.record import record_failure
+from fwilab.training.record import RunRecord
 
 log = logging.getLogger("fwilab")
 DATA_PARALLEL_CONFIGS = ("train",)  # the tasks torchrun may start several times: one run, data-parallel
@@ -170,7 +170,7 @@ def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
     message = prefix + error_line(error)
     if multirun and not isinstance(error, KeyboardInterrupt):  # Ctrl-C stops the whole sweep
         log.error("job failed; the sweep goes on: %s", message, exc_info=bool(prefix))
-        record_failure(run_dir(), message)
+        RunRecord.mark_failed(run_dir(), message)
         return None
     log.error("%s", message)
     print(f"error: {message}", file=sys.stderr)

@@ -1,8 +1,9 @@
-"""Device selection shared by training, evaluation and data generation."""
+"""Device selection shared by training, evaluation and data generation, and the host memory a run peaked at."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -41,3 +42,19 @@ def resolve_device(device: str, allow_mps: bool = True) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={device!r} was asked for but no CUDA GPU is available; use device=auto or cpu")
     return torch.device(device)
+
+
+def peak_rss_gb() -> float:
+    """This program's peak resident memory so far, in GB (a train run's ``peak_host_rss_gb``; the benchmarks').
+
+    Linux's VmHWM counts this program image only; ``ru_maxrss`` would also carry the peak of the
+    process that forked it across ``exec``.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1e6
+    import resource  # Unix only: imported where needed, so the device helpers import anywhere
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6

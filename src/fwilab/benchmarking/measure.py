@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fwilab.training.loop import peak_rss_gb
+from fwilab.device import peak_rss_gb
 
 
 def synchronize(device: torch.device) -> None:

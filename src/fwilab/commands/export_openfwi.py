@@ -5,7 +5,7 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task
 from fwilab.commands import CONFIG_PATH
-from fwilab.tasks.evaluate import export_openfwi_checkpoint
+from fwilab.tasks.export_openfwi import export_openfwi_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_openfwi")

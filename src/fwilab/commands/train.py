@@ -5,18 +5,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.experiments.search import objective
 from fwilab.settings import check_train
-from fwilab.training.loop import train
+from fwilab.tasks.train import train_task
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @hydra_task
 def main(cfg: DictConfig) -> dict | float:
     check_train(cfg)  # before any data is read or generated
-    record = train(cfg, run_dir())
-    metric = cfg.get("optimized_metric")  # set only by hparams_search
-    return record if metric is None else objective(record, metric)
+    return train_task(cfg, run_dir())
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from fwilab.logging import build_logger
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
-from fwilab.training.checkpoint import SavedModel, export_openfwi, load_checkpoint, load_model_weights, read_saved_model
+from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
 from fwilab.training.validation import evaluate
 
@@ -206,15 +206,3 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     logger.log_summary({key: value for key, value in result.items() if isinstance(value, (int, float, str))})
     logger.finish("completed")
     return result
-
-
-def export_openfwi_checkpoint(cfg: DictConfig) -> Path:
-    """The export_openfwi.py task: an fwilab checkpoint's InversionNet as a file OpenFWI's ``test.py --resume`` reads."""
-    state = load_checkpoint(cfg.checkpoint)
-    model = build_model(OmegaConf.create(state["config"]).model)
-    load_model_weights(model, state["model"], cfg.checkpoint)
-    path = export_openfwi(model, int(state.get("step", 0)), int(state.get("epoch", 0)), cfg.out)
-    log.info(
-        "wrote %s (OpenFWI's format: model, epoch, step) from %s at step %d", path, cfg.checkpoint, state.get("step", 0)
-    )
-    return path

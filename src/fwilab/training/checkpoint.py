@@ -1,24 +1,110 @@
-"""Checkpoints: written atomically, read without executing pickled code, with all state for exact resume."""
+"""Checkpoints: what one holds (``Checkpoint``, the one definition of its keys), written atomically, read
+without executing pickled code, with all state for an exact resume.
+
+The parts of a run hand their state over as torchtitan's ``Stateful`` components do (``state_dict()`` /
+``load_state_dict()``): the train state (weights, optimizer, schedule, scaler, step, random states), the
+interval meter and the run record. OpenFWI's own format is converted in ``fwilab.data.openfwi_checkpoint``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
-import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
+from fwilab.data.openfwi_checkpoint import PICKLED_TYPES, export_openfwi_state, import_openfwi, is_openfwi_checkpoint
 from fwilab.errors import CheckpointError
 from fwilab.io import atomic_write, check_readable
 from fwilab.models import InversionNet
+
+
+class Stateful(Protocol):
+    """A part of a run that a checkpoint carries (torchtitan's ``Stateful``)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """What every checkpoint of one run carries unchanged: its resolved config, the fingerprint a resume is
+    checked against, and the normalization constants the model is trained with."""
+
+    config: dict[str, Any]
+    fingerprint: dict[str, Any]
+    normalizer: dict[str, float]
+
+
+@dataclass
+class Checkpoint:
+    """What an fwilab checkpoint holds. The field names are the file's keys, those fwilab wrote before this class
+    existed, so older files read; a field left None is not written, a key a file lacks reads as its default."""
+
+    model: dict[str, torch.Tensor]  # the weights
+    config: dict[str, Any]  # the run's resolved config
+    step: int = 0
+    epoch: int | None = None
+    normalizer: dict[str, float] | None = None
+    fingerprint: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
+    scheduler: dict[str, Any] | None = None
+    scaler: dict[str, Any] | None = None
+    rng: dict[str, Any] | None = None
+    running_loss: torch.Tensor | None = None
+    running_steps: int | None = None
+    record: dict[str, Any] | None = None
+
+    @classmethod
+    def of_run(
+        cls, identity: RunIdentity, train_state: Stateful, meter: Stateful, record: Stateful, epoch: int
+    ) -> Checkpoint:
+        """A run's checkpoint: its parts' state dicts (their keys are fields here) and its identity."""
+        return cls(
+            **train_state.state_dict(),
+            **meter.state_dict(),
+            record=record.state_dict(),
+            epoch=epoch,
+            config=identity.config,
+            fingerprint=identity.fingerprint,
+            normalizer=identity.normalizer,
+        )
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Checkpoint:
+        return cls(**{field.name: state[field.name] for field in fields(cls) if field.name in state})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            field.name: getattr(self, field.name) for field in fields(self) if getattr(self, field.name) is not None
+        }
+
+    @classmethod
+    def read(cls, path: str | Path) -> Checkpoint:
+        return cls.from_dict(load_checkpoint(path))
+
+    def save(self, path: str | Path) -> Path:
+        return save_checkpoint(path, self.to_dict())
+
+    def weights_only(self) -> Checkpoint:
+        """The weights, config, normalizer, step and fingerprint, without optimizer, record and random states."""
+        return Checkpoint(
+            model=self.model,
+            config=self.config,
+            step=self.step,
+            normalizer=self.normalizer,
+            fingerprint=self.fingerprint,
+        )
+
+
+REQUIRED = tuple(field.name for field in fields(Checkpoint) if field.default is MISSING)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -49,11 +135,15 @@ def _torch_load(path: Path, safe_types: list[type] | None = None) -> Any:
         raise CheckpointError(f"cannot read checkpoint {path}: {detail}") from None
 
 
+def _is_fwilab_checkpoint(state: Any) -> bool:
+    return isinstance(state, dict) and all(key in state for key in REQUIRED)
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read an fwilab checkpoint (weights, config and training state)."""
+    """Read an fwilab checkpoint file (weights, config and training state) as the dictionary it holds."""
     path = Path(path)
     state = _torch_load(path)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+    if not _is_fwilab_checkpoint(state):
         raise CheckpointError(f"{path} is not an fwilab checkpoint (no 'model' and 'config' entries)")
     return state
 
@@ -70,10 +160,6 @@ class SavedModel:
     openfwi_args: dict[str, Any] | None = None  # OpenFWI's argparse options (model, dataset, ...)
 
 
-# OpenFWI's network.replace_legacy: older releases named each block's Sequential after its type.
-_OPENFWI_LEGACY_NAMES = re.compile(r"\.(ResizeConv2DwithBN|Deconv2DwithBN|Conv2DwithBN_Tanh|Conv2DwithBN)\.")
-
-
 def read_saved_model(path: str | Path) -> SavedModel:
     """Weights of an fwilab checkpoint or an OpenFWI one (``checkpoint.pth`` / ``model_N.pth``).
 
@@ -81,13 +167,13 @@ def read_saved_model(path: str | Path) -> SavedModel:
     tensors and plain data; nothing else is unpickled.
     """
     path = Path(path)
-    state = _torch_load(path, [argparse.Namespace])
-    if isinstance(state, dict) and "model" in state and "config" in state:
-        return SavedModel(path, state["model"], int(state.get("step", 0)), state["config"], state.get("normalizer"))
-    if isinstance(state, dict) and isinstance(state.get("model"), dict) and "args" in state:
-        weights = {_OPENFWI_LEGACY_NAMES.sub(".layers.", key): value for key, value in state["model"].items()}
-        args = vars(state["args"]) if isinstance(state["args"], argparse.Namespace) else dict(state["args"] or {})
-        return SavedModel(path, weights, int(state.get("step", 0)), None, None, args)
+    state = _torch_load(path, PICKLED_TYPES)
+    if _is_fwilab_checkpoint(state):
+        saved = Checkpoint.from_dict(state)
+        return SavedModel(path, saved.model, saved.step, saved.config, saved.normalizer)
+    if is_openfwi_checkpoint(state):
+        weights, step, args = import_openfwi(state)
+        return SavedModel(path, weights, step, None, None, args)
     raise CheckpointError(
         f"{path} is neither an fwilab checkpoint ('model' and 'config') nor an OpenFWI one ('model' and 'args')"
     )
@@ -95,10 +181,7 @@ def read_saved_model(path: str | Path) -> SavedModel:
 
 def export_weights(checkpoint: str | Path, path: str | Path) -> Path:
     """The weights, config, normalizer and step of an fwilab checkpoint, without optimizer and random states."""
-    state = load_checkpoint(checkpoint)
-    return save_checkpoint(
-        path, {key: state[key] for key in ("model", "config", "normalizer", "step", "fingerprint") if key in state}
-    )
+    return Checkpoint.read(checkpoint).weights_only().save(path)
 
 
 def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) -> Path:
@@ -106,13 +189,8 @@ def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) ->
 
     Only OpenFWI's own InversionNet (base_channels=32) fits its network.py.
     """
-    reference = {key: value.shape for key, value in InversionNet().state_dict().items()}
-    weights = model.state_dict()
-    if {key: value.shape for key, value in weights.items()} != reference:
-        raise CheckpointError(
-            f"OpenFWI's network.py has no {type(model).__name__} of these shapes; only InversionNet with base_channels=32 exports"
-        )
-    return save_checkpoint(path, {"model": weights, "epoch": epoch, "step": step})
+    reference = InversionNet().state_dict()
+    return save_checkpoint(path, export_openfwi_state(model.state_dict(), reference, type(model).__name__, step, epoch))
 
 
 def load_model_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -129,29 +207,6 @@ def load_model_weights(model: nn.Module, weights: dict[str, torch.Tensor], path:
         problems.append(f"unexpected {len(result.unexpected_keys)} keys (e.g. {result.unexpected_keys[0]})")
     if problems:
         raise CheckpointError(f"checkpoint {path} does not fit {type(model).__name__}: {'; '.join(problems)}")
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy, torch and CUDA generator states, as plain data and tensors (weights_only-safe)."""
-    version, internal, gauss = random.getstate()
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    return {
-        "python": [version, list(internal), gauss],
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, position, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():  # a requeued job may see fewer (or more) devices
-        for index, device_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(device_state, index)
 
 
 class CheckpointDirectory:
@@ -172,8 +227,8 @@ class CheckpointDirectory:
         files = self.step_files()
         return files[-1] if files else None
 
-    def save(self, step: int, state: dict[str, Any]) -> Path:
-        path = save_checkpoint(self.folder / f"step_{step:08d}.pt", state)
+    def save(self, step: int, checkpoint: Checkpoint) -> Path:
+        path = checkpoint.save(self.folder / f"step_{step:08d}.pt")
         link = self.folder / "last.pt"
         temporary = self.folder / ".last.pt.tmp"
         temporary.unlink(missing_ok=True)
@@ -183,8 +238,8 @@ class CheckpointDirectory:
             old.unlink()
         return path
 
-    def save_best(self, state: dict[str, Any]) -> Path:
-        return save_checkpoint(self.folder / "best.pt", state)
+    def save_best(self, checkpoint: Checkpoint) -> Path:
+        return checkpoint.save(self.folder / "best.pt")
 
     def move_aside(self) -> Path | None:
         """Rename the folder to ``checkpoints.replaced-<date>-<time>`` when it holds checkpoints; where they went."""

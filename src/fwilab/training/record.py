@@ -12,19 +12,21 @@ import torch
 from fwilab.io import write_json
 from fwilab.metric_registry import REGISTRY, VALIDATION_METRICS
 
+RECORD_FILE = "metrics.json"
 MONITORED = VALIDATION_METRICS  # trainer.monitor's choices
-HIGHER_IS_BETTER = tuple(name for name in MONITORED if REGISTRY[name].higher_is_better)  # W&B's best-value summaries
+ENDED_BY_THE_RUN = ("diverged", "preempted", "interrupted", "failed")  # statuses a run writes itself
 
 
 class RunRecord:
-    """The content of ``metrics.json``; ``save()`` is the only place it is written (rank 0 has a path, others None).
+    """The content of a train run's ``metrics.json``; ``_write()`` is the only place it is written (rank 0 has a
+    directory, others None).
 
     Saved at every validation and at the end, so an interrupted run still reports; checkpoints carry
-    it, so a resumed run continues the same history.
+    it (``state_dict``), so a resumed run continues the same history.
     """
 
-    def __init__(self, path: Path | None, monitor: str = "mae", **facts: Any):
-        self.path = path
+    def __init__(self, directory: Path | None, monitor: str = "mae", **facts: Any):
+        self.path = directory / RECORD_FILE if directory is not None else None
         self.monitor = monitor
         self.data: dict[str, Any] = {
             "status": "running",
@@ -39,7 +41,10 @@ class RunRecord:
         }
         self._started = time.perf_counter()
 
-    def restore(self, saved: dict[str, Any]) -> None:
+    def state_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
         """Continue a checkpointed record (keys added since that checkpoint keep their fresh values)."""
         self.data.update(saved)
         self._started -= saved.get("wall_time_s", 0.0)
@@ -60,19 +65,22 @@ class RunRecord:
 
     def save(self, **updates: Any) -> dict[str, Any]:
         self.data.update(updates, wall_time_s=self.elapsed_s())
-        if self.path is not None:
-            write_json(self.path, self.data)
+        self._write()
         return self.data
 
+    @classmethod
+    def mark_failed(cls, directory: Path, message: str) -> None:
+        """Mark ``directory``'s record failed for an error the run did not record itself (one before it
+        started, or after it ended); a diverged, preempted, interrupted or failed run keeps its own status."""
+        record = cls(directory)
+        record.data = json.loads(record.path.read_text()) if record.path.is_file() else {}
+        if record.data.get("status") not in ENDED_BY_THE_RUN:
+            record.data.update(status="failed", error=message)
+        record._write()
 
-def record_failure(directory: Path, message: str) -> None:
-    """Mark ``directory/metrics.json`` failed for an error the run did not record itself (one before it
-    started, or after it ended); a diverged, preempted, interrupted or failed run keeps its own status."""
-    path = directory / "metrics.json"
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    if record.get("status") not in ("diverged", "preempted", "interrupted", "failed"):
-        record.update(status="failed", error=message)
-    write_json(path, record)
+    def _write(self) -> None:
+        if self.path is not None:
+            write_json(self.path, self.data)
 
 
 class IntervalMeter:

@@ -1,4 +1,4 @@
-"""The train state: everything a step changes and a resumed run needs back, saved and restored in one call."""
+"""The train state: everything a step changes and a resumed run needs back, handed to a checkpoint as a ``Stateful``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from fwilab.training.checkpoint import load_model_weights, restore_rng_state, rng_state
+from fwilab.training.checkpoint import load_model_weights
+from fwilab.training.randomness import restore_rng_state, rng_state
 
 
 class TrainState:
@@ -37,7 +38,7 @@ class TrainState:
             "rng": rng_state(),
         }
 
-    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+    def load_state_dict(self, state: dict[str, Any], path: str | Path = "the checkpoint") -> None:
         """Restore from a checkpoint read from ``path`` (named in errors)."""
         load_model_weights(self.model, state["model"], path)
         self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,351 @@
+"""What a training run is built from, before its first step: settings checked, data, model, optimizer, the run
+directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a complete ``Run``;
+``fwilab.training.loop`` steps it.
+
+A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, step, random
+states), the record so far and a fingerprint of what the run depends on; the data order is a
+function of seed and step. So a run resumed from it (``trainer.resume=auto``, the default, picks
+the newest in the run directory) ends with the same weights as one never interrupted, and a resume
+with other settings is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
+
+from fwilab.data.build import DataBundle, build_data
+from fwilab.data.transforms import Normalizer
+from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
+from fwilab.errors import CheckpointError, ConfigError
+from fwilab.io import atomic_write
+from fwilab.logging import BackgroundLogger, RunLogger, build_logger
+from fwilab.metric_registry import REGISTRY
+from fwilab.models.build import build_model
+from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
+from fwilab.training.checkpoint import (
+    Checkpoint,
+    CheckpointDirectory,
+    RunIdentity,
+    load_model_weights,
+    read_saved_model,
+)
+from fwilab.training.distributed import DistributedContext
+from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
+from fwilab.training.guard import NonFiniteGuard
+from fwilab.training.performance import FastPath, resolve_fast_path
+from fwilab.training.randomness import seed_everything
+from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
+from fwilab.training.sampler import ResumableShuffleSampler
+from fwilab.training.state import TrainState
+
+log = logging.getLogger(__name__)
+FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
+
+
+def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
+    if not batch_size * world_size <= train_size:  # at least 2: checked with the settings (fwilab.settings)
+        raise ConfigError(
+            f"trainer.batch_size={batch_size} x {world_size} process(es) must be at least 2 (BatchNorm needs two samples "
+            f"at the 1x1 bottleneck) and at most the training split's {train_size} samples"
+        )
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """When a step logs, validates, checkpoints (always at validations) or snapshots."""
+
+    total_steps: int
+    steps_per_epoch: int
+    global_batch: int
+    val_every: int
+    checkpoint_every: int
+    log_every: int
+
+    def logs(self, step: int) -> bool:
+        return step % self.log_every == 0 or step == self.total_steps
+
+    def validates(self, step: int) -> bool:
+        return step % self.val_every == 0 or step == self.total_steps
+
+    def checkpoints(self, step: int) -> bool:
+        return self.validates(step) or step % self.checkpoint_every == 0
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What one optimizer step computes with: the training replica (compiled and/or DDP-wrapped model), the loss,
+    the normalization, the precision and memory format, and the gradient clip (``math.inf``: none)."""
+
+    replica: nn.Module
+    criterion: nn.Module
+    normalizer: Normalizer
+    fast: FastPath
+    grad_clip_norm: float
+
+
+@dataclass
+class Run:
+    """Everything the loop touches, complete when ``build_run`` returns it."""
+
+    context: DistributedContext
+    plan: StepPlan
+    state: TrainState
+    objective: Objective
+    source: LoaderBatches | ResidentBatches
+    val_loader: DataLoader
+    guard: NonFiniteGuard
+    meter: IntervalMeter
+    record: RunRecord
+    identity: RunIdentity
+    checkpoints: CheckpointDirectory
+    logger: RunLogger
+    snapshots: ActivationSnapshots | None
+
+    def checkpoint(self) -> Checkpoint:
+        epoch = self.state.step // self.plan.steps_per_epoch
+        return Checkpoint.of_run(self.identity, self.state, self.meter, self.record, epoch)
+
+
+def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
+    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
+    trainer, main = cfg.trainer, context.is_main
+    _open_run_directory(run_dir, main)
+    seed_everything(cfg.seed)
+    data = build_data(cfg.data)
+    _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
+    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
+    fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
+    torch.backends.cudnn.benchmark = fast.cudnn_benchmark
+    plan = _step_plan(trainer, sampler.batches_per_epoch, trainer.batch_size * context.world_size)
+    state, replica = _build_state(cfg, context, fast, plan.total_steps)
+    objective = Objective(replica, instantiate(cfg.loss), data.normalizer, fast, trainer.grad_clip_norm or math.inf)
+    source, val_loader = _batches(data, sampler, fast, context, trainer.eval_batch_size)
+    guard = NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled())
+    meter = IntervalMeter(context.device, plan.global_batch)
+    record = _new_record(run_dir, context, state, data, plan, trainer.monitor)
+    identity = RunIdentity(
+        config=OmegaConf.to_container(cfg, resolve=True),
+        fingerprint=run_fingerprint(cfg, data, plan.global_batch, plan.total_steps),
+        normalizer=vars(data.normalizer),
+    )
+    checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
+    resumed = _checkpoint_to_resume(checkpoints, context, trainer.resume)
+    if resumed is not None:
+        _restore(*resumed, identity, state, meter, record)
+    _start(cfg, run_dir, context, data, plan, record, fast)
+    snapshots = None
+    if cfg.diagnostics.enabled and main:
+        snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
+    logger = _open_logger(cfg, run_dir, main, record)
+    return Run(
+        context,
+        plan,
+        state,
+        objective,
+        source,
+        val_loader,
+        guard,
+        meter,
+        record,
+        identity,
+        checkpoints,
+        logger,
+        snapshots,
+    )
+
+
+def _batches(
+    data: DataBundle, sampler: ResumableShuffleSampler, fast: FastPath, context: DistributedContext, eval_batch: int
+) -> tuple[LoaderBatches | ResidentBatches, DataLoader]:
+    """The training batches (resident on the device when the fast path says so) and this rank's validation share."""
+    source = (
+        ResidentBatches(data.train, sampler, context.device, fast.storage_dtype)
+        if fast.data_on_device
+        else LoaderBatches(data.train, sampler, fast.loader_workers, context.device)
+    )
+    val_loader = DataLoader(
+        Subset(data.val, range(context.rank, len(data.val), context.world_size)),
+        batch_size=eval_batch,
+        **worker_settings(fast.loader_workers),
+    )
+    return source, val_loader
+
+
+def _step_plan(trainer: DictConfig, steps_per_epoch: int, global_batch: int) -> StepPlan:
+    val_every = trainer.val_every_steps or steps_per_epoch
+    return StepPlan(
+        total_steps=trainer.max_steps or trainer.epochs * steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
+        global_batch=global_batch,
+        val_every=val_every,
+        checkpoint_every=trainer.checkpoint_every_steps or val_every,
+        log_every=trainer.log_every_steps,
+    )
+
+
+def _new_record(
+    run_dir: Path, context: DistributedContext, state: TrainState, data: DataBundle, plan: StepPlan, monitor: str
+) -> RunRecord:
+    """The run's record (rank 0 writes it), with the facts of the run and a new W&B run id."""
+    parameters = sum(p.numel() for p in state.model.parameters())
+    return RunRecord(
+        run_dir if context.is_main else None,
+        monitor=monitor,
+        model=type(state.model).__name__,
+        parameters=parameters,
+        device=str(context.device),
+        train_samples=len(data.train),
+        val_samples=len(data.val),
+        total_steps=plan.total_steps,
+        batch_size=plan.global_batch,
+        world_size=context.world_size,
+        wandb_run_id=secrets.token_hex(4),
+    )
+
+
+def _start(
+    cfg: DictConfig,
+    run_dir: Path,
+    context: DistributedContext,
+    data: DataBundle,
+    plan: StepPlan,
+    record: RunRecord,
+    fast: FastPath,
+) -> None:
+    """The run starts here (until now a refused run has written nothing into its directory): its config, one line."""
+    if context.is_main:
+        atomic_write(
+            run_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(cfg, resolve=True).encode())
+        )
+    facts = record.data
+    log.info(
+        f"{facts['model']} ({facts['parameters']:,} parameters) on {context.device}: {len(data.train)} train / "
+        f"{len(data.val)} val samples, {plan.total_steps} steps of batch {cfg.trainer.batch_size} x "
+        f"{context.world_size} process(es); {fast}"
+    )
+
+
+def _probe_snapshots(
+    settings: DictConfig, data: DataBundle, model: nn.Module, device: torch.device
+) -> ActivationSnapshots:
+    """Snapshots of the first validation samples of the whole split: the same pictures for any number of ranks."""
+    count = min(settings.max_samples, len(data.val))
+    check_diagnostics(settings, probe_samples=count)
+    seismic, velocity = (torch.stack(items) for items in zip(*(data.val[index] for index in range(count))))
+    return ActivationSnapshots(model, data.normalizer.seismic(seismic.to(device)), velocity, data.normalizer, settings)
+
+
+def _open_logger(cfg: DictConfig, run_dir: Path, main: bool, record: RunRecord) -> RunLogger:
+    """Rank 0's loggers (run directory, W&B) on a background worker; the other ranks log nothing."""
+    if not main:
+        return RunLogger()
+    best_summaries = {f"val/{key}": "max" if REGISTRY[key].higher_is_better else "min" for key in MONITORED}
+    return BackgroundLogger(
+        build_logger(cfg, run_dir, "train", run_id=record.data["wandb_run_id"], best_summaries=best_summaries)
+    )
+
+
+def _open_run_directory(run_dir: Path, main: bool) -> None:
+    if not main:
+        logging.getLogger("fwilab").setLevel(logging.WARNING)  # rank 0 reports for everyone
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write to the run directory {run_dir}: {error.strerror}") from None
+
+
+def _build_state(
+    cfg: DictConfig, context: DistributedContext, fast: FastPath, total_steps: int
+) -> tuple[TrainState, nn.Module]:
+    """The model (from ``model.init_from`` weights when set), its training replica, optimizer, schedule and scaler."""
+    device = context.device
+    model = build_model(cfg.model)
+    if cfg.model.get("init_from"):
+        saved = read_saved_model(cfg.model.init_from)
+        load_model_weights(model, saved.weights, saved.path)
+        log.info("model weights from %s (step %d)", saved.path, saved.step)
+    if context.active and cfg.trainer.sync_batchnorm:
+        if device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif context.is_main:
+            log.warning("trainer.sync_batchnorm needs CUDA; on CPU each process normalizes over its own batch")
+    model = model.to(device, memory_format=torch.channels_last if fast.channels_last else torch.preserve_format)
+    replica = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if context.active
+        else model
+    )
+    if fast.compile:  # outside DDP, so Dynamo sees DDP's buckets and overlaps the all-reduce with the backward pass
+        replica = torch.compile(replica)
+    fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
+    optimizer = instantiate(cfg.optimizer, _convert_="all", **fused)(model.parameters())
+    scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
+    scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
+    return TrainState(model, optimizer, scheduler, scaler), replica
+
+
+def _checkpoint_to_resume(
+    checkpoints: CheckpointDirectory, context: DistributedContext, resume: str | None
+) -> tuple[Checkpoint, Path] | None:
+    """The checkpoint to continue (``auto``: the newest here; or a path), or None to start fresh.
+
+    A run that does not continue the newest checkpoint here moves the folder's checkpoints aside
+    (and says where): they belong to another timeline.
+    """
+    if resume in (None, "auto"):
+        newest, saved = _newest_intact(checkpoints, context.is_main)
+        path = newest
+    else:
+        newest = checkpoints.latest()
+        path = None if resume == "never" else Path(str(resume))
+        saved = Checkpoint.read(path) if path is not None else None
+    context.broadcast_from_main(None)  # every rank has read it before rank 0 moves anything
+    if context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
+        moved = checkpoints.move_aside()
+        if moved is not None:
+            log.warning(
+                "trainer.resume=%s: the checkpoints already in %s were moved to %s", resume, checkpoints.folder, moved
+            )
+    return None if saved is None else (saved, path)
+
+
+def _restore(
+    saved: Checkpoint, path: Path, identity: RunIdentity, state: TrainState, meter: IntervalMeter, record: RunRecord
+) -> None:
+    """Continue ``saved`` after checking that it belongs to this run: each part takes back its own state."""
+    check_fingerprint(saved.fingerprint, identity.fingerprint, path)
+    fields = saved.to_dict()
+    state.load_state_dict(fields, path)
+    meter.load_state_dict(fields)
+    record.load_state_dict(saved.record)
+    log.info("resuming from %s at step %d", path, state.step)
+
+
+def _newest_intact(checkpoints: CheckpointDirectory, main: bool) -> tuple[Path | None, Checkpoint | None]:
+    """The newest step checkpoint that reads, and its content. A damaged newer one (a truncated file) is renamed
+    ``*.pt.damaged`` (by rank 0) with a warning, so the run continues the intact one and retention never counts it."""
+    files = checkpoints.step_files()
+    for index in reversed(range(len(files))):
+        try:
+            return files[index], Checkpoint.read(files[index])
+        except CheckpointError as error:
+            if index == 0:
+                raise CheckpointError(f"{error}; no intact checkpoint before it in {checkpoints.folder}") from None
+            log.warning(
+                "%s; moved to %s.damaged, resuming from the newest intact one before it", error, files[index].name
+            )
+            if main:
+                files[index].rename(files[index].with_name(files[index].name + ".damaged"))
+    return None, None
