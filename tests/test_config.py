@@ -223,3 +223,31 @@ def test_each_checkpoint_task_refuses_a_wrong_setting_before_reading_the_checkpo
         importlib.import_module(f"fwilab.commands.{command}").main(cfg)
     error = capsys.readouterr().err
     assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error
+
+
+@pytest.mark.parametrize(
+    "command, overrides, line",
+    [
+        ("generate_data", ["n_train=abc"], "n_train='abc' must be a whole number of at least 1"),
+        ("generate_data", ["family=curvefault_z"], "family='curvefault_z' has no synthetic generator"),
+        ("generate_data", ["preview=yes"], "preview='yes' must be true or false"),
+        ("generate_data", ["+colour=red"], "colour is not a setting of generate_data.yaml; it has family,"),
+        ("export_openfwi", ["checkpoint=1"], "checkpoint=1 must be a checkpoint file"),
+        ("compare_representations", ["samples=0"], "samples=0 must be a whole number of at least 1"),
+        ("compare_representations", ["logger=none", "+logger.mode=x"], "logger.mode is not a setting of logger"),
+    ],
+)
+def test_tasks_without_a_checkpoint_refuse_a_wrong_setting_before_any_file(command, overrides, line, tmp_path, capsys):
+    """Nothing is generated, read or written: the folder named by out= (or a, b) does not exist afterwards."""
+    given = {
+        "generate_data": [f"out={tmp_path / 'set'}"],
+        "export_openfwi": [f"out={tmp_path / 'm.pth'}"],
+        "compare_representations": [f"a={tmp_path / 'a'}", f"b={tmp_path / 'b'}"],
+    }
+    with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
+        cfg = compose(config_name=command, overrides=[*given[command], *overrides])
+    with pytest.raises(SystemExit) as ended:
+        importlib.import_module(f"fwilab.commands.{command}").main(cfg)
+    error = capsys.readouterr().err
+    assert ended.value.code == 1 and error.startswith(f"error: {line}") and error.count("\n") == 1, error
+    assert not list(tmp_path.iterdir())

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig
 from torch import nn
 
 from fwilab.data.check import check_policy
+from fwilab.data.synthetic.velocity import recipe_for
 from fwilab.device import DEVICES
 from fwilab.diagnostics.render import MONTAGE_NORMALIZATIONS
 from fwilab.errors import ConfigError, require_whole
@@ -353,6 +354,47 @@ class RefineTaskSettings(CheckpointTaskSettings):
     batch_size: int = _whole()
     baseline: BaselineSettings = _group(BaselineSettings)
     pictures: int = _whole(minimum=0)
+    logger: LoggerSettings = field(metadata={"check": _logger})
+
+
+def _family(key: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}={value!r} must be a family name")
+    recipe_for(value)
+
+
+@dataclass(frozen=True)
+class GenerateSettings:
+    CONFIG: ClassVar[str] = "generate_data.yaml"
+    family: str = field(metadata={"check": _family})
+    n_train: int = _whole()
+    n_val: int = _whole()
+    samples_per_file: int = _whole()  # at most 500: GenerationPlan
+    seed: int = _whole(minimum=0)
+    out: str = _kind(TEXT, "a folder")
+    device: str = field(metadata={"check": lambda key, value: _device(key, value)})
+    batch_size: int = _whole()
+    report: bool = _kind(bool, "true or false")
+    preview: bool = _kind(bool, "true or false")
+    preview_samples: int = _whole()
+    progress: bool = _kind(bool, "true or false")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    CONFIG: ClassVar[str] = "export_openfwi.yaml"
+    checkpoint: str = _kind(TEXT, "a checkpoint file")
+    out: str = _kind(TEXT, "a file to write")
+
+
+@dataclass(frozen=True)
+class CompareRepresentationsSettings:
+    CONFIG: ClassVar[str] = "compare_representations.yaml"
+    a: str = _kind(TEXT, "a run directory or a checkpoint file")
+    b: str = _kind(TEXT, "a run directory or a checkpoint file")
+    samples: int = _whole()
+    split: str = _any()  # train | val: data.build names the splits
+    device: str = field(metadata={"check": lambda key, value: _device(key, value)})
     logger: LoggerSettings = field(metadata={"check": _logger})
 
 

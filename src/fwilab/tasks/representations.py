@@ -24,7 +24,7 @@ from torch import nn
 
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
-from fwilab.errors import ConfigError, require_whole
+from fwilab.errors import ConfigError
 from fwilab.io import write_json
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
@@ -168,9 +168,6 @@ def table_rows(matrix: CKAMatrix) -> list[list[Any]]:
 
 def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
     """The compare_representations.py task: the files in ``run_dir``, and a W&B run with the table and heat map."""
-    if cfg.logger.backend not in ("wandb", "none"):
-        raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
-    require_whole("samples", cfg.samples)
     matrix = compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device)
     if cfg.logger.backend == "wandb":
         _log_to_wandb(matrix, cfg, run_dir)
