@@ -24,7 +24,8 @@ from test_wandb_logging import _records
 @pytest.fixture(scope="module")
 def checkpoint(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off"), run_dir)
+    overrides = ("trainer.max_steps=4", "logger=none", "diagnostics=off", "physics.samples=2")
+    train(tiny_train_config(tiny_dataset, *overrides), run_dir)
     return run_dir / "checkpoints" / "best.pt"
 
 
@@ -62,6 +63,15 @@ def test_evaluate_is_a_wandb_run_with_its_scores_and_data_fit_pictures(checkpoin
     assert summary["mae"] == pytest.approx(result["mae"]) and summary["status"] == "completed"
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert any("data_fit/sample0_shot2.path" in item for item in history)
+
+
+def test_a_validation_with_physics_reports_the_misfit_evaluate_measures_on_its_checkpoint(checkpoint, tmp_path):
+    """train.yaml's physics.samples: each validation's data misfit of its first maps, the same number evaluate.py
+    gets for the best checkpoint on the same samples."""
+    record = json.loads((checkpoint.parent.parent / "metrics.json").read_text())
+    assert all(0 < validation["data_misfit"] < 10 for validation in record["val_history"])
+    result = evaluate_checkpoint(_evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    assert result["data_misfit_mean"] == pytest.approx(record["best"]["data_misfit"], rel=1e-4)
 
 
 def test_evaluate_without_physics_writes_no_misfit(checkpoint, tmp_path):

@@ -62,5 +62,7 @@ def format_metrics(values: Mapping[str, float], groups: Sequence[Sequence[str]],
 
 
 def format_validation(metrics: Mapping[str, float]) -> str:
-    """The training log's validation line: 'val MAE 0.1710 (256.6 m/s) RMSE 0.2358 SSIM 0.7185'."""
-    return "val " + format_metrics(metrics, (("mae", "mae_ms"), ("rmse",), ("ssim",)))
+    """The training log's validation line: 'val MAE 0.1710 (256.6 m/s) RMSE 0.2358 SSIM 0.7185', and its
+    'data misfit 0.1234' when the validation re-simulated predictions."""
+    groups = (("mae", "mae_ms"), ("rmse",), ("ssim",), *((("data_misfit",),) if "data_misfit" in metrics else ()))
+    return "val " + format_metrics(metrics, groups)

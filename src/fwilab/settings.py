@@ -269,6 +269,12 @@ def check_diagnostics_settings(key: str, diagnostics: DictConfig) -> None:
 
 
 @dataclass(frozen=True)
+class PhysicsSettings:
+    samples: int = _whole(minimum=0, hint="(0: no re-simulation)")
+    batch_size: int = _whole()
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """train.yaml: the top-level keys and one field per group."""
 
@@ -286,15 +292,10 @@ class TrainSettings:
     trainer: TrainerSettings = _group(TrainerSettings)
     logger: LoggerSettings = field(metadata={"check": _logger})
     diagnostics: DiagnosticsSettings = field(metadata={"check": check_diagnostics_settings})
+    physics: PhysicsSettings = _group(PhysicsSettings)
 
 
 NORMALIZATIONS = ("checkpoint", "data")  # a trained model's inputs: the constants it was trained with, or the data's
-
-
-@dataclass(frozen=True)
-class PhysicsSettings:
-    samples: int = _whole(minimum=0, hint="(0: no re-simulation)")
-    batch_size: int = _whole()
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import ssim_per_sample
-from fwilab.training.validation import evaluate
+from fwilab.training.validation import Predictions, evaluate, predict_first
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,9 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
     return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
 
 
-@dataclass
-class Predictions:
-    """The first samples of a split: observed gathers, true maps and the model's maps, all raw (m/s) on the CPU."""
-
-    seismic: torch.Tensor  # (n, 5, 1000, 70)
-    truth: torch.Tensor  # (n, 1, 70, 70) m/s
-    predicted: torch.Tensor  # (n, 1, 70, 70) m/s, clamped to the normalizer's velocity range
-
-
-@torch.no_grad()
-def predict_first(loaded: TrainedModel, count: int) -> Predictions:
-    """The model's maps for the first ``count`` samples of the loaded split (fewer when the split is smaller)."""
-    items = [loaded.dataset[i] for i in range(min(count, len(loaded.dataset)))]
-    seismic = torch.stack([s for s, _ in items])
-    truth = torch.stack([v for _, v in items])
-    normalizer = loaded.normalizer
-    predicted = loaded.model(normalizer.seismic(seismic.to(loaded.device))).float().cpu()
-    predicted = normalizer.velocity_to_ms(predicted).clamp(normalizer.vel_min, normalizer.vel_max)
-    return Predictions(seismic, truth, predicted)
+def predictions_of(loaded: TrainedModel, count: int) -> Predictions:
+    """The loaded model's maps for the first ``count`` samples of the loaded split."""
+    return predict_first(loaded.model, loaded.dataset, loaded.normalizer, loaded.device, count)
 
 
 def score_maps(
@@ -138,7 +122,7 @@ def score_data_fit(
     written to ``data_fit/`` and returned by W&B key."""
     normalizer = loaded.normalizer
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
-    maps = predict_first(loaded, count)
+    maps = predictions_of(loaded, count)
     device = propagation_device(loaded.device)
     simulated, misfit = resimulated_misfit(maps.predicted, maps.seismic, batch_size, device)
     truth_misfit = resimulated_misfit(maps.truth, maps.seismic, batch_size, device)[1]

@@ -36,7 +36,8 @@ from fwilab.physics.misfit import resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tasks.evaluate import Predictions, TrainedModel, load_trained, misfit_summary, predict_first, score_maps
+from fwilab.tasks.evaluate import TrainedModel, load_trained, misfit_summary, predictions_of, score_maps
+from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)
 STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
@@ -236,7 +237,7 @@ def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     loaded = load_trained(cfg)
     norm = loaded.normalizer
     settings = RefineSettings.of(cfg, vel_min=norm.vel_min, vel_max=norm.vel_max)
-    maps = predict_first(loaded, cfg.samples)
+    maps = predictions_of(loaded, cfg.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
     log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
     starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}

@@ -163,6 +163,9 @@ def _between_steps(run: Run, epoch: int, due: Due) -> None:
         run.record.data["weights_sha256"] = run.context.check_same_weights(run.state.model)
     if due.validate:
         metrics = evaluate(run.state.model, run.val_loader, run.objective.normalizer, run.context.device, run.context)
+        if run.data_fit is not None:
+            model, normalizer, device = run.state.model, run.objective.normalizer, run.context.device
+            metrics["data_misfit"] = run.data_fit.mean_misfit(model, run.val_loader.dataset, normalizer, device)
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
         log.info("step %d/%d epoch %d: %s", step, run.plan.total_steps, epoch, format_validation(metrics))
         if run.record.add_validation(step, epoch, metrics) and main:

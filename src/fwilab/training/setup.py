@@ -32,6 +32,7 @@ from fwilab.io import atomic_write
 from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.metric_registry import REGISTRY
 from fwilab.models.build import build_model
+from fwilab.physics.misfit import check_velocity_range
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import (
     Checkpoint,
@@ -48,6 +49,7 @@ from fwilab.training.randomness import seed_everything
 from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
+from fwilab.training.validation import DataFit
 
 log = logging.getLogger(__name__)
 FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
@@ -111,6 +113,7 @@ class Run:
     checkpoints: CheckpointDirectory
     logger: RunLogger
     snapshots: ActivationSnapshots | None
+    data_fit: DataFit | None
 
     def checkpoint(self) -> Checkpoint:
         epoch = self.state.step // self.plan.steps_per_epoch
@@ -124,6 +127,8 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
     seed_everything(cfg.seed)
     data = build_data(cfg.data)
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
+    if cfg.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
+        check_velocity_range(data.normalizer.vel_min, data.normalizer.vel_max)
     sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
     fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
     torch.backends.cudnn.benchmark = fast.cudnn_benchmark
@@ -148,6 +153,7 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
     if cfg.diagnostics.enabled and main:
         snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
     logger = _open_logger(cfg, run_dir, main, record)
+    data_fit = DataFit(cfg.physics.samples, cfg.physics.batch_size) if cfg.physics.samples else None
     return Run(
         context,
         plan,
@@ -162,6 +168,7 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
         checkpoints,
         logger,
         snapshots,
+        data_fit,
     )
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from fwilab.data.synthetic.forward import propagation_device
 from fwilab.data.transforms import Normalizer
+from fwilab.physics.misfit import resimulated_misfit
 from fwilab.progress import Progress
 from fwilab.training.distributed import DistributedContext
 from fwilab.training.metrics import MetricAccumulator
@@ -35,3 +39,42 @@ def evaluate(
             progress.update()
     model.train(was_training)
     return metrics.compute(context.all_reduce_sum if context is not None else None)
+
+
+@dataclass
+class Predictions:
+    """The first samples of a split: observed gathers, true maps and the model's maps, all raw (m/s) on the CPU."""
+
+    seismic: torch.Tensor  # (n, 5, 1000, 70)
+    truth: torch.Tensor  # (n, 1, 70, 70) m/s
+    predicted: torch.Tensor  # (n, 1, 70, 70) m/s, clamped to the normalizer's velocity range
+
+
+@torch.no_grad()
+def predict_first(
+    model: nn.Module, dataset: Dataset, normalizer: Normalizer, device: torch.device, count: int, batch_size: int = 16
+) -> Predictions:
+    """``model``'s maps (eval mode) for the first ``count`` samples of ``dataset`` (fewer when it is smaller)."""
+    was_training = model.training
+    model.eval()
+    items = [dataset[i] for i in range(min(count, len(dataset)))]
+    seismic = torch.stack([s for s, _ in items])
+    truth = torch.stack([v for _, v in items])
+    parts = [model(normalizer.seismic(batch.to(device))).float().cpu() for batch in seismic.split(batch_size)]
+    model.train(was_training)
+    predicted = normalizer.velocity_to_ms(torch.cat(parts)).clamp(normalizer.vel_min, normalizer.vel_max)
+    return Predictions(seismic, truth, predicted)
+
+
+@dataclass(frozen=True)
+class DataFit:
+    """A validation's data misfit: the first ``samples`` validation maps predicted, re-simulated with fwilab's
+    forward operator and compared with their recorded gathers (``physics.samples`` of train.yaml; 0: off)."""
+
+    samples: int
+    batch_size: int
+
+    def mean_misfit(self, model: nn.Module, dataset: Dataset, normalizer: Normalizer, device: torch.device) -> float:
+        maps = predict_first(model, dataset, normalizer, device, self.samples)
+        misfit = resimulated_misfit(maps.predicted, maps.seismic, self.batch_size, propagation_device(device))[1]
+        return misfit.mean().item()
