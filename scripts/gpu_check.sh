@@ -40,7 +40,7 @@ if ! "$python" -c "import deepwave" 2>/dev/null; then
 fi
 
 set +e
-"$python" -m pytest -m gpu -q -rs -p no:cacheprovider --junitxml="$out/gpu_tests.xml" tests/test_gpu.py > "$out/gpu_tests.log" 2>&1
+"$python" -m pytest -m gpu -q -rs -p no:cacheprovider --junitxml="$out/gpu_tests.xml" tests/gpu/test_gpu.py > "$out/gpu_tests.log" 2>&1
 "$python" scripts/benchmark.py device=cuda "hydra.run.dir=$out/benchmark" > "$out/benchmark.out" 2>&1
 FWILAB_DATA_DIR="$out/cache" "$python" scripts/train.py data.synthetic.n_train=512 data.synthetic.n_val=64 \
     trainer.max_steps=200 trainer.batch_size=64 logger=none "hydra.run.dir=$out/train" > "$out/train.out" 2>&1
