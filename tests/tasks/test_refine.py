@@ -59,7 +59,7 @@ def test_a_validation_with_physics_reports_the_misfit_evaluate_measures_on_its_c
     gets for the best checkpoint on the same samples."""
     record = json.loads((checkpoint.parent.parent / "metrics.json").read_text())
     assert all(0 < validation["data_misfit"] < 10 for validation in record["val_history"])
-    result = evaluate_checkpoint(_evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    result = evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
     assert result["data_misfit_mean"] == pytest.approx(record["best"]["data_misfit"], rel=1e-4)
 
 
