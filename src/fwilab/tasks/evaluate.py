@@ -35,7 +35,7 @@ from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
-from fwilab.training.metrics import ssim_per_sample
+from fwilab.training.metrics import normalized_ssim
 from fwilab.training.validation import Predictions, evaluate, predict_first
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def score_maps(
     """Per-sample MAE and SSIM of maps in m/s against the truth, as fwilab's metrics take them (normalized, OpenFWI's SSIM)."""
     prediction, target = normalizer.velocity(velocity), normalizer.velocity(truth)
     mae = (prediction - target).abs().flatten(1).mean(dim=1)
-    return mae, ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).float()
+    return mae, normalized_ssim(prediction, target).float()
 
 
 def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:

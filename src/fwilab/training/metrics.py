@@ -47,6 +47,11 @@ def ssim_per_sample(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return ssim_map.flatten(1).mean(dim=1)
 
 
+def normalized_ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """OpenFWI's SSIM of each pair of normalized maps (N, 1, H, W) in [-1, 1]: rescaled to [0, 1] first."""
+    return ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5)
+
+
 class MetricAccumulator:
     """Sums errors over batches; ``compute`` gives split-level MAE, MSE, RMSE (normalized and m/s) and SSIM."""
 
@@ -64,7 +69,7 @@ class MetricAccumulator:
         difference = prediction.double() - target.double()
         self.abs_error += difference.abs().sum().item()
         self.squared_error += difference.square().sum().item()
-        self.ssim_sum += ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5).sum().item()
+        self.ssim_sum += normalized_ssim(prediction, target).sum().item()
         self.pixels += difference.numel()
         self.samples += prediction.shape[0]
 
