@@ -65,8 +65,7 @@ class Progress:
         if self.bar.disable and self.log_lines and self._tenth(self.done) > self._reported:
             self._reported = self._tenth(self.done)
             elapsed = time.perf_counter() - self.started
-            rate = (self.done - self.initial) / elapsed if elapsed > 0 else 0.0
-            remaining = (self.total - self.done) / rate if rate > 0 else 0.0
+            remaining = self.remaining_s(self.done)
             log.info(
                 "%s: %d/%d %s (%d%%), %s elapsed, %s remaining",
                 self.desc,
@@ -77,6 +76,11 @@ class Progress:
                 format_duration(elapsed),
                 format_duration(remaining),
             )
+
+    def remaining_s(self, done: int) -> float:
+        """Seconds left once ``done`` of the total are done, at this process's rate so far (0 before any)."""
+        finished = done - self.initial
+        return (self.total - done) * (time.perf_counter() - self.started) / finished if finished > 0 else 0.0
 
     def set_postfix(self, **values: str) -> None:
         self.bar.set_postfix(**values)

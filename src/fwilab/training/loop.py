@@ -134,8 +134,6 @@ def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
     run.logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
     elapsed = run.record.elapsed_s()
-    steps_done = step - progress.initial  # in this process: the rate includes validations and snapshots
-    remaining = (total - step) * (time.perf_counter() - progress.started) / max(steps_done, 1)
     log.info(
         "step %d/%d epoch %d: loss %.4f  lr %.3g  %.1f samples/s  elapsed %s  remaining %s",
         step,
@@ -145,7 +143,7 @@ def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
         lr,
         samples_per_s,
         format_duration(elapsed),
-        format_duration(remaining),
+        format_duration(progress.remaining_s(step)),  # the rate includes validations and snapshots
     )
 
 
