@@ -78,7 +78,9 @@ def test_refine_writes_maps_table_curves_and_pictures(checkpoint, tmp_path):
         maps = read_velocity_file(tmp_path / f"{name}.npy")
         assert maps.shape == (2, 1, 70, 70) and maps.dtype == np.float32
         assert 1500.0 <= maps.min() and maps.max() <= 4500.0
-    table = {row["model"]: row for row in json.loads((tmp_path / "metrics.json").read_text())["table"]}
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["status"] == "completed"
+    table = {row["model"]: row for row in written["table"]}
     assert list(table) == ["network", "1-D start", "network + FWI", "1-D start + FWI", "truth"]
     assert table["truth"]["data_misfit_mean"] < 1e-5
     curves = result["curves"]["network"]

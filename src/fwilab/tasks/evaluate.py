@@ -36,7 +36,7 @@ from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import normalized_ssim
-from fwilab.training.validation import Predictions, evaluate, predict_first
+from fwilab.training.validation import Predictions, evaluate, predict_first, resimulated_predictions
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,10 @@ def score_data_fit(
     written to ``data_fit/`` and returned by W&B key."""
     normalizer = loaded.normalizer
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
-    maps = predictions_of(loaded, count)
-    device = propagation_device(loaded.device)
-    simulated, misfit = resimulated_misfit(maps.predicted, maps.seismic, batch_size, device)
-    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, batch_size, device)[1]
+    maps, simulated, misfit = resimulated_predictions(
+        loaded.model, loaded.dataset, normalizer, loaded.device, count, batch_size
+    )
+    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, batch_size, propagation_device(loaded.device))[1]
     folder = run_dir / "data_fit"
     folder.mkdir(parents=True, exist_ok=True)
     shot = maps.seismic.shape[1] // 2

@@ -216,6 +216,7 @@ def _write_outputs(
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
         "curves": curves,
+        "status": "completed",
     }
     write_json(run_dir / "metrics.json", result)
     logger = build_logger(OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "refine", local_images=False)

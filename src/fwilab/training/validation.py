@@ -66,6 +66,16 @@ def predict_first(
     return Predictions(seismic, truth, predicted)
 
 
+def resimulated_predictions(
+    model: nn.Module, dataset: Dataset, normalizer: Normalizer, device: torch.device, count: int, batch_size: int
+) -> tuple[Predictions, torch.Tensor, torch.Tensor]:
+    """The first ``count`` predictions, their gathers re-simulated with fwilab's forward operator (``batch_size`` maps
+    per deepwave call) and their relative misfits against the recorded ones."""
+    maps = predict_first(model, dataset, normalizer, device, count)
+    simulated, misfit = resimulated_misfit(maps.predicted, maps.seismic, batch_size, propagation_device(device))
+    return maps, simulated, misfit
+
+
 @dataclass(frozen=True)
 class DataFit:
     """A validation's data misfit: the first ``samples`` validation maps predicted, re-simulated with fwilab's
@@ -75,6 +85,5 @@ class DataFit:
     batch_size: int
 
     def mean_misfit(self, model: nn.Module, dataset: Dataset, normalizer: Normalizer, device: torch.device) -> float:
-        maps = predict_first(model, dataset, normalizer, device, self.samples)
-        misfit = resimulated_misfit(maps.predicted, maps.seismic, self.batch_size, propagation_device(device))[1]
+        misfit = resimulated_predictions(model, dataset, normalizer, device, self.samples, self.batch_size)[2]
         return misfit.mean().item()
