@@ -1,7 +1,7 @@
 """OmegaConf resolvers through which configs read facts whose one source is Python code.
 
 ``${openfwi_data_min:curvefault_a}`` / ``${openfwi_data_max:...}``: OpenFWI's published
-normalization constants (``fwilab.data.contract``); ``${generator_version:}``: the synthetic
+normalization constants (``fwilab.data_contract``); ``${generator_version:}``: the synthetic
 generator's version, part of a generated set's cache folder so that a new generator never reuses
 an old set; ``${fwilab_cache_dir:}``: fwilab's cache folder (``fwilab.io.cache_dir``), so the default data set is
 found from any working directory; ``${optuna_storage:NAME}``: the SQLite URL of the Optuna study NAME in that
@@ -10,7 +10,7 @@ cache, so a search continues wherever its command is started.
 
 from omegaconf import OmegaConf
 
-from fwilab.data.contract import published_seismic_range
+from fwilab.data_contract import published_seismic_range
 from fwilab.data.synthetic import GENERATOR_VERSION
 from fwilab.io import cache_dir
 

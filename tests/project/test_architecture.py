@@ -10,7 +10,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
-    "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1,
+    "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1,
     "models": 2, "data": 2, "logging": 2,
     "diagnostics": 3, "resolvers": 3, "physics": 3,
     "training": 4, "experiments": 4,

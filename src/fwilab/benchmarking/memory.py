@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fwilab.benchmarking.random_split import write_random_split
-from fwilab.data.contract import SEISMIC_SHAPE
+from fwilab.data_contract import SEISMIC_SHAPE
 from fwilab.errors import FwilabError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_RANGE, VELOCITY_SHAPE
+from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_RANGE, VELOCITY_SHAPE
 from fwilab.data.openfwi import FilePair, write_split_file
 
 

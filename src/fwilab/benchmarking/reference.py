@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
 from fwilab.benchmarking.measure import synchronize
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data_contract import VELOCITY_RANGE
 from fwilab.models.build import build_model
 from fwilab.training.losses import WeightedL1L2
 

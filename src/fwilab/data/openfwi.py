@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_SHAPE
+from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.errors import DataError
 from fwilab.io import check_readable
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data_contract import VELOCITY_RANGE
 
 
 def log_transform(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data_contract import VELOCITY_RANGE
 from fwilab.plotting import figure_to_rgb
 
 N_MAPS = 8

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data_contract import VELOCITY_RANGE
 from fwilab.diagnostics.colormaps import apply_colormap
 
 ROW_HEIGHT = 300

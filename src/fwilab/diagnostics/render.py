@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.optimize import linear_sum_assignment
 
-from fwilab.data.contract import VELOCITY_RANGE
+from fwilab.data_contract import VELOCITY_RANGE
 from fwilab.diagnostics.colormaps import apply_colormap, colormap_lut
 
 FLAG_COLOUR = (255, 0, 255)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from scipy import stats
 
-from fwilab.data.contract import SEISMIC_SHAPE
+from fwilab.data_contract import SEISMIC_SHAPE
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json

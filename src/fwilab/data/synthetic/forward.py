@@ -39,7 +39,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from fwilab.data.contract import SEISMIC_SHAPE, VELOCITY_RANGE
+from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_RANGE
 from fwilab.device import available_cores
 from fwilab.errors import FwilabError
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fwilab.data.contract import published_seismic_range
+from fwilab.data_contract import published_seismic_range
 from fwilab.data.openfwi import FilePair, identify_folder, write_split_file
 from fwilab.data.synthetic import GENERATOR_VERSION, forward
 from fwilab.data.synthetic.faithfulness import compare_with_targets, family_statistics

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fwilab.data.contract import VELOCITY_RANGE, VELOCITY_SHAPE
+from fwilab.data_contract import VELOCITY_RANGE, VELOCITY_SHAPE
 from fwilab.errors import ConfigError
 
 MAP_SIZE = VELOCITY_SHAPE[-1]  # square maps: as many depth cells as surface cells

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fwilab.data.contract import PUBLISHED_SEISMIC_RANGE
+from fwilab.data_contract import PUBLISHED_SEISMIC_RANGE
 from fwilab.data.synthetic.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, simulate_shot_gathers
 from fwilab.data.synthetic.velocity import velocity_models
 
