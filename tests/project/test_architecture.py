@@ -11,14 +11,15 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1,
-    "models": 2, "data": 2, "logging": 2,
-    "diagnostics": 3, "resolvers": 3, "physics": 3,
-    "training": 4, "experiments": 4,
-    "settings": 5,  # the declared config groups and their checks: they name what training accepts
-    "benchmarking": 6, "tasks": 6,
-    "cli": 7,
-    "commands": 8,  # the installed commands (and scripts/*.py) on top of everything
-    "__init__": 9,  # the package root registers the config resolvers on import
+    "models": 2, "logging": 2, "physics": 2,  # physics: the forward operator, the data misfit and FWI
+    "data": 3,  # the generator propagates with physics' operator
+    "diagnostics": 4, "resolvers": 4,
+    "training": 5, "experiments": 5,
+    "settings": 6,  # the declared config groups and their checks: they name what training accepts
+    "benchmarking": 7, "tasks": 7,
+    "cli": 8,
+    "commands": 9,  # the installed commands (and scripts/*.py) on top of everything
+    "__init__": 10,  # the package root registers the config resolvers on import
 }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fwilab.benchmarking.measure import synchronize
-from fwilab.data.synthetic import forward
+from fwilab.physics import forward
 from fwilab.data.synthetic.generate import save_npy
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import available_cores

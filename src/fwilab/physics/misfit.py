@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from fwilab.data.synthetic.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
+from fwilab.physics.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
 from fwilab.errors import ConfigError
 
 TIME_AXIS = -2  # gathers are (n, shots, time, receivers)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from fwilab.data_contract import VELOCITY_SHAPE
-from fwilab.data.synthetic.forward import simulate_shot_gathers
+from fwilab.physics.forward import simulate_shot_gathers
 from fwilab.errors import ConfigError, require_whole
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 

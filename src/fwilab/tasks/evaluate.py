@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
-from fwilab.data.synthetic.forward import propagation_device
+from fwilab.physics.forward import propagation_device
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from fwilab.data.synthetic.faithfulness import TARGETS
-from fwilab.data.synthetic.forward import propagation_device, torch_threads
+from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fwilab.data.openfwi import OpenFWIDataset, read_split_file
-from fwilab.data.synthetic.forward import simulate_shot_gathers, torch_threads
+from fwilab.physics.forward import simulate_shot_gathers, torch_threads
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
 from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
@@ -162,7 +162,7 @@ def test_the_iterations_are_split_evenly_over_the_frequency_stages():
 
 
 def test_propagation_runs_on_the_cpu_for_a_model_on_apples_gpu():
-    from fwilab.data.synthetic.forward import propagation_device
+    from fwilab.physics.forward import propagation_device
 
     assert propagation_device(torch.device("mps")) == torch.device("cpu")  # deepwave has no mps kernels
     assert propagation_device(torch.device("cuda", 1)) == torch.device("cuda", 1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fwilab.data_contract import PUBLISHED_SEISMIC_RANGE
-from fwilab.data.synthetic.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, simulate_shot_gathers
+from fwilab.physics.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, simulate_shot_gathers
 from fwilab.data.synthetic.velocity import velocity_models
 
 CENTRE_SOURCE = 2  # x = 34
@@ -77,7 +77,7 @@ def test_batch_composition_does_not_change_a_models_data():
 
 def test_absorbing_boundary_is_as_good_as_a_four_times_wider_one(monkeypatch):
     """Boundary reflections: the 10-cell PML against a 40-cell one, on CurveFault-A-like models."""
-    from fwilab.data.synthetic import forward
+    from fwilab.physics import forward
 
     velocity = torch.from_numpy(velocity_models(np.random.default_rng(2), "curvefault_a", 3))
     used = simulate_shot_gathers(velocity)
@@ -89,7 +89,7 @@ def test_absorbing_boundary_is_as_good_as_a_four_times_wider_one(monkeypatch):
 
 
 def test_cpu_generation_gives_each_core_whole_models_with_the_same_gathers():
-    from fwilab.data.synthetic.forward import simulate_models
+    from fwilab.physics.forward import simulate_models
 
     velocity = velocity_models(np.random.default_rng(4), "flatfault_a", 5)
     threads = torch.get_num_threads()
