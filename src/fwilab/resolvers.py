@@ -10,8 +10,8 @@ cache, so a search continues wherever its command is started.
 
 from omegaconf import OmegaConf
 
-from fwilab.data_contract import published_seismic_range
 from fwilab.data.synthetic import GENERATOR_VERSION
+from fwilab.data_contract import published_seismic_range
 from fwilab.io import cache_dir
 
 

@@ -111,8 +111,8 @@ def test_generation_on_the_gpu_matches_the_cpu_gathers():
     """deepwave's CUDA kernels against its CPU ones, through the generator's own path."""
     import numpy as np
 
-    from fwilab.physics.forward import simulate_models
     from fwilab.data.synthetic.velocity import velocity_models
+    from fwilab.physics.forward import simulate_models
 
     velocity = velocity_models(np.random.default_rng(0), "curvefault_a", 6)
     on_gpu = simulate_models(velocity, batch_size=4, device=CUDA)

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from fwilab.benchmarking.measure import synchronize
-from fwilab.physics import forward
 from fwilab.data.synthetic.generate import save_npy
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.device import available_cores
+from fwilab.physics import forward
 
 
 def generation_throughput(family: str, n_models: int, batch_size: int, device: torch.device) -> dict[str, Any]:

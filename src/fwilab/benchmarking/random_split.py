@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_RANGE, VELOCITY_SHAPE
 from fwilab.data.openfwi import FilePair, write_split_file
+from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_RANGE, VELOCITY_SHAPE
 
 
 def write_random_split(root: Path, samples: int, seed: int = 0) -> Path:

@@ -18,9 +18,9 @@ from fwilab.benchmarking.project_loop import loop_throughput, snapshot_overhead
 from fwilab.benchmarking.random_split import write_random_split
 from fwilab.benchmarking.reference import reference_throughput
 from fwilab.data_contract import SEISMIC_SHAPE
-from fwilab.physics.forward import import_deepwave
 from fwilab.device import resolve_device
 from fwilab.models.flops import forward_flops
+from fwilab.physics.forward import import_deepwave
 from fwilab.settings import TrainerSettings, check_group
 
 log = logging.getLogger(__name__)

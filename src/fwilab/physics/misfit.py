@@ -12,8 +12,8 @@ import math
 
 import torch
 
-from fwilab.physics.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
 from fwilab.errors import ConfigError
+from fwilab.physics.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
 
 TIME_AXIS = -2  # gathers are (n, shots, time, receivers)
 

@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from fwilab.data_contract import VELOCITY_SHAPE
-from fwilab.physics.forward import simulate_shot_gathers
 from fwilab.errors import ConfigError, require_whole
+from fwilab.physics.forward import simulate_shot_gathers
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 
 IterationCallback = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, velocity, misfit per sample)

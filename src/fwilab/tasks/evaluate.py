@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader
 
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
-from fwilab.physics.forward import propagation_device
 from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
@@ -33,6 +32,7 @@ from fwilab.io import write_json
 from fwilab.logging import build_logger
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
+from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
 from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import normalized_ssim

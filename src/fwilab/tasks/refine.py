@@ -25,13 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from fwilab.data.synthetic.faithfulness import TARGETS
-from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
 from fwilab.io import atomic_write, write_json
 from fwilab.logging import build_logger
+from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.physics.misfit import resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.training.preemption import ignore_preemption_signals
 from fwilab.training.sampler import ResumableShuffleSampler
 

@@ -3,7 +3,7 @@ without executing pickled code, with all state for an exact resume.
 
 The parts of a run hand their state over as torchtitan's ``Stateful`` components do (``state_dict()`` /
 ``load_state_dict()``): the train state (weights, optimizer, schedule, scaler, step, random states), the
-interval meter and the run record. OpenFWI's own format is converted in ``fwilab.data.openfwi_checkpoint``.
+interval meter and the run record. OpenFWI's own format is converted in ``fwilab.training.openfwi_checkpoint``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from fwilab.data.openfwi_checkpoint import PICKLED_TYPES, export_openfwi_state, import_openfwi, is_openfwi_checkpoint
 from fwilab.errors import CheckpointError
 from fwilab.io import atomic_write, check_readable
 from fwilab.models import InversionNet
+from fwilab.training.openfwi_checkpoint import (
+    PICKLED_TYPES,
+    export_openfwi_state,
+    import_openfwi,
+    is_openfwi_checkpoint,
+)
 
 
 class Stateful(Protocol):

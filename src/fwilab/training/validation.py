@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from fwilab.physics.forward import propagation_device
 from fwilab.data.transforms import Normalizer
+from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import resimulated_misfit
 from fwilab.progress import Progress
 from fwilab.training.distributed import DistributedContext

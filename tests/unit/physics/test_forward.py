@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.data_contract import PUBLISHED_SEISMIC_RANGE
 from fwilab.physics.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, simulate_shot_gathers
-from fwilab.data.synthetic.velocity import velocity_models
 
 CENTRE_SOURCE = 2  # x = 34
 

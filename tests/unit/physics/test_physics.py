@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fwilab.data.openfwi import OpenFWIDataset, read_split_file
-from fwilab.physics.forward import simulate_shot_gathers, torch_threads
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
+from fwilab.physics.forward import simulate_shot_gathers, torch_threads
 from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
 from fwilab.physics.refine import (
     RefineSettings,

@@ -31,15 +31,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fwilab.data_contract import published_seismic_range
 from fwilab.data.openfwi import FilePair, identify_folder, write_split_file
 from fwilab.data.synthetic import GENERATOR_VERSION
-from fwilab.physics import forward
 from fwilab.data.synthetic.faithfulness import compare_with_targets, family_statistics
 from fwilab.data.synthetic.velocity import VEL_MAX, VEL_MIN, recipe_for, velocity_models
+from fwilab.data_contract import published_seismic_range
 from fwilab.device import available_cores, resolve_device
 from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
+from fwilab.physics import forward
 from fwilab.progress import Progress
 
 log = logging.getLogger(__name__)
