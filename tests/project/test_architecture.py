@@ -11,7 +11,7 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1,
-    "models": 2, "logging": 2, "physics": 2,  # physics: the forward operator, the data misfit and FWI
+    "models": 2, "tracking": 2, "physics": 2,  # physics: the forward operator, the data misfit and FWI
     "data": 3,  # the generator propagates with physics' operator
     "diagnostics": 4, "resolvers": 4,
     "training": 5, "experiments": 5,
@@ -70,7 +70,7 @@ def test_modules_within_a_package_import_no_cycle():
 def test_networks_and_renderers_import_no_training_stack():
     code = (
         "import sys, fwilab.models, fwilab.diagnostics.render\n"
-        "heavy = [m for m in ('hydra', 'wandb', 'fwilab.training', 'fwilab.logging') if m in sys.modules]\n"
+        "heavy = [m for m in ('hydra', 'wandb', 'fwilab.training', 'fwilab.tracking') if m in sys.modules]\n"
         "print(heavy)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ layer is also measured (``fwilab.diagnostics.statistics``: mean, std, negative o
 constant channels, effective rank, and linear CKA against the previous snapshot's responses on the
 same probe). During training only the capture runs
 on the training thread; rendering and logging run on the logger's worker thread
-(``fwilab.logging.background``), so a snapshot costs training about one forward pass on the probe
+(``fwilab.tracking.background``), so a snapshot costs training about one forward pass on the probe
 batch.
 """
 
@@ -32,7 +32,7 @@ from fwilab.diagnostics.render import (
 )
 from fwilab.diagnostics.statistics import MIN_EXAMPLES, linear_cka
 from fwilab.errors import ConfigError
-from fwilab.logging.run_logger import SnapshotLog
+from fwilab.tracking.run_logger import SnapshotLog
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from fwilab.data_contract import SEISMIC_SHAPE
 from fwilab.errors import DataError
 from fwilab.experiments.summary import METRICS, Job, load_jobs
 from fwilab.io import write_json
-from fwilab.logging.wandb_run import init_wandb_run, sweep_group
 from fwilab.metric_registry import REGISTRY
 from fwilab.models.flops import forward_flops
 from fwilab.plotting import figure_to_rgb
+from fwilab.tracking.wandb_run import init_wandb_run, sweep_group
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from fwilab.errors import DataError
 from fwilab.experiments.review import review_jobs
 from fwilab.experiments.summary import Job, varying_keys
 from fwilab.io import atomic_write
-from fwilab.logging.run_logger import read_statistics
-from fwilab.logging.wandb_run import sweep_group
+from fwilab.tracking.run_logger import read_statistics
+from fwilab.tracking.wandb_run import sweep_group
 
 log = logging.getLogger(__name__)
 GROUPING_KEYS = ("model", "optimizer")  # what the curves group by, first swept one wins

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from fwilab.errors import DataError
 from fwilab.experiments.summary import COLUMNS, Job, load_jobs, read_job, summary_rows, varying_keys
 from fwilab.io import atomic_write
-from fwilab.logging.run_logger import read_statistics
+from fwilab.tracking.run_logger import read_statistics
 
 CURVE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f")
 

@@ -29,11 +29,11 @@ from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.errors import ConfigError
 from fwilab.io import write_json
-from fwilab.logging import build_logger
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
+from fwilab.tracking import build_logger
 from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import normalized_ssim
 from fwilab.training.validation import Predictions, evaluate, predict_first, resimulated_predictions

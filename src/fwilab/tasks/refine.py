@@ -30,13 +30,13 @@ from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
 from fwilab.io import atomic_write, write_json
-from fwilab.logging import build_logger
 from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.physics.misfit import resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
 from fwilab.tasks.evaluate import TrainedModel, load_trained, misfit_summary, predictions_of, score_maps
+from fwilab.tracking import build_logger
 from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)

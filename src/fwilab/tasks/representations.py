@@ -177,7 +177,7 @@ def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
 def _log_to_wandb(matrix: CKAMatrix, cfg: DictConfig, run_dir: Path) -> None:
     import wandb  # a second to import: only when a W&B run is asked for
 
-    from fwilab.logging.wandb_run import init_wandb_run
+    from fwilab.tracking.wandb_run import init_wandb_run
 
     try:
         run = init_wandb_run(

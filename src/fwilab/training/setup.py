@@ -29,10 +29,10 @@ from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import CheckpointError, ConfigError
 from fwilab.io import atomic_write
-from fwilab.logging import BackgroundLogger, RunLogger, build_logger
 from fwilab.metric_registry import REGISTRY
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range
+from fwilab.tracking import BackgroundLogger, RunLogger, build_logger
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
 from fwilab.training.checkpoint import (
     Checkpoint,

@@ -9,7 +9,7 @@ import torch
 from omegaconf import open_dict
 
 from fwilab.experiments.dashboard import build_report, load_specification, publish, sweep_facts
-from fwilab.logging.run_logger import FanOutLogger, RunLogger, image_file_name
+from fwilab.tracking.run_logger import FanOutLogger, RunLogger, image_file_name
 from fwilab.training.loop import train
 from helpers import compose_train, tiny_train_config, wandb_records
 

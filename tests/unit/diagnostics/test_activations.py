@@ -12,8 +12,8 @@ from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, select_layers, unwrap
 from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.errors import ConfigError
-from fwilab.logging import BackgroundLogger, RunLogger
 from fwilab.models import ConvBlock, DeconvBlock, InversionNet, ReconstructionNet
+from fwilab.tracking import BackgroundLogger, RunLogger
 from fwilab.training.loop import train
 from helpers import ROOT, tiny_train_config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from fwilab.errors import ConfigError
-from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger
+from fwilab.tracking.run_logger import FanOutLogger, LocalImageLogger, RunLogger
 
 
 def build_logger(
@@ -26,7 +26,7 @@ def build_logger(
     """
     backends: list[RunLogger] = [LocalImageLogger(run_dir)] if local_images else []
     if cfg.logger.backend == "wandb":
-        from fwilab.logging.wandb_run import start_wandb  # importing wandb costs a second: only when asked (no cycle)
+        from fwilab.tracking.wandb_run import start_wandb  # importing wandb costs a second: only when asked (no cycle)
 
         wandb_logger = start_wandb(cfg, Path(run_dir), job_type, run_id, best_summaries or {})
         if wandb_logger is not None:

@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from fwilab.logging.run_logger import RunLogger, SnapshotLog
+from fwilab.tracking.run_logger import RunLogger, SnapshotLog
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fwilab.logging.run_logger import RunLogger, SnapshotLog
+from fwilab.tracking.run_logger import RunLogger, SnapshotLog
 
 log = logging.getLogger(__name__)
 

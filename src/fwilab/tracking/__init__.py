@@ -1,7 +1,7 @@
 """Run logging: PNGs and JSON in the run directory, and Weights & Biases runs (offline by default)."""
 
-from fwilab.logging.background import BackgroundLogger
-from fwilab.logging.build import build_logger
-from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger, SnapshotLog
+from fwilab.tracking.background import BackgroundLogger
+from fwilab.tracking.build import build_logger
+from fwilab.tracking.run_logger import FanOutLogger, LocalImageLogger, RunLogger, SnapshotLog
 
 __all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "SnapshotLog", "build_logger"]
