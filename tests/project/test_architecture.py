@@ -23,15 +23,22 @@ LAYER = {  # lower imports nothing higher
 }  # fmt: skip
 
 
+def _module_imports() -> list[tuple[str, str]]:
+    """(file, imported fwilab module) for every ``from fwilab... import`` inside fwilab, function-local ones included."""
+    return [
+        (str(path.relative_to(ROOT)), node.module)
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fwilab.")
+    ]
+
+
 def _imports() -> list[tuple[str, str, str]]:
     """(importing package, imported package, file) for every import of fwilab inside fwilab, function-local ones included."""
-    edges = []
-    for path in PACKAGE.rglob("*.py"):
-        package = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fwilab."):
-                edges.append((package, node.module.split(".")[1], str(path.relative_to(ROOT))))
-    return edges
+    return [
+        (file.removeprefix("src/fwilab/").split("/")[0].removesuffix(".py"), module.split(".")[1], file)
+        for file, module in _module_imports()
+    ]
 
 
 def test_every_package_has_a_layer():
@@ -48,6 +55,16 @@ def test_imports_flow_downward_only():
         f"{file}: {src} imports {dst}" for src, dst, file in _imports() if src != dst and LAYER[dst] >= LAYER[src]
     ]
     assert upward == []
+
+
+def test_no_task_imports_another_task():
+    """What two tasks share lives in the library below them, so a task can change without moving another."""
+    crossings = [
+        f"{file}: imports {module}"
+        for file, module in _module_imports()
+        if file.startswith("src/fwilab/tasks/") and module.startswith("fwilab.tasks.")
+    ]
+    assert crossings == []
 
 
 def test_modules_within_a_package_import_no_cycle():

@@ -38,7 +38,7 @@ def _flattened_outputs(run_dir, layer, samples):
     """A layer's flattened outputs on the first validation samples, captured here with a plain hook."""
     from omegaconf import OmegaConf
 
-    from fwilab.tasks.evaluate import load_trained
+    from fwilab.training.trained_model import load_trained
 
     loaded = load_trained(
         OmegaConf.create(

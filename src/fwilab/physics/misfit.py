@@ -67,3 +67,8 @@ def lowpass(gathers: torch.Tensor, cutoff_hz: float | None, dt_s: float = DT_S) 
     gain = torch.cos(ramp * math.pi / 2).square()
     filtered = torch.fft.irfft(spectrum * gain[:, None], n=2 * n_time, dim=TIME_AXIS)
     return filtered.narrow(TIME_AXIS, 0, n_time)
+
+
+def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:
+    """``{prefix}_mean`` and ``{prefix}_median`` of per-sample misfits."""
+    return {f"{prefix}_mean": misfit.mean().item(), f"{prefix}_median": misfit.median().item()}

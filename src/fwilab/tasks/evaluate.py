@@ -1,117 +1,28 @@
-"""Load a saved model with the data and normalizer it was trained with; score it on a split (evaluate.py).
-
-By default everything comes from the checkpoint: its data config (files, subset and
-``subset_seed``) and the normalization constants the model was trained with, so re-evaluating a run
-reproduces its ``metrics.json``. Another ``data=`` is scored with the checkpoint's normalizer unless
-``normalization=data`` asks for that data's own constants. An OpenFWI checkpoint carries neither:
-name the model and data (``model=inversionnet data=curvefault_a data.root=...``); the family's
-published constants normalize.
+"""Score a saved model on a split, and with ``physics.samples`` the data misfit of its re-simulated predictions
+(evaluate.py). The model, data and normalizer come from ``training.trained_model.load_trained``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
-from torch import nn
 from torch.utils.data import DataLoader
 
-from fwilab.data.build import build_split, normalizer_for, prepare_root
-from fwilab.data.openfwi import OpenFWIDataset
-from fwilab.data.transforms import Normalizer
-from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
-from fwilab.errors import ConfigError
 from fwilab.io import write_json
 from fwilab.metric_registry import format_metrics
-from fwilab.models.build import build_model
 from fwilab.physics.forward import propagation_device
-from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
+from fwilab.physics.misfit import check_velocity_range, misfit_summary, resimulated_misfit
 from fwilab.tracking import build_logger
-from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
-from fwilab.training.metrics import normalized_ssim
-from fwilab.training.validation import Predictions, evaluate, predict_first, resimulated_predictions
+from fwilab.training.trained_model import TrainedModel, load_trained
+from fwilab.training.validation import evaluate, resimulated_predictions
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainedModel:
-    """A saved model on its device, with the split and normalizer a script asked for."""
-
-    model: nn.Module
-    step: int
-    config: DictConfig  # the run's config (model, data, loss, optimizer, ...); for an OpenFWI file, what the user named
-    data_cfg: DictConfig
-    dataset: OpenFWIDataset
-    normalizer: Normalizer
-    device: torch.device
-
-
-def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
-    """The saved run's config; for an OpenFWI checkpoint, the model and data the user named."""
-    if saved.config is not None:
-        if cfg.get("model") is not None:
-            raise ConfigError(f"model=... is for OpenFWI checkpoints; {saved.path} carries its own model config")
-        return OmegaConf.create(saved.config)
-    if cfg.get("model") is None or cfg.get("data") is None:
-        args = saved.openfwi_args or {}
-        raise ConfigError(
-            f"{saved.path} is an OpenFWI checkpoint (model {args.get('model', '?')}, dataset {args.get('dataset', '?')}): "
-            "name the model and data, e.g. model=inversionnet data=curvefault_a data.root=DIR"
-        )
-    return OmegaConf.create(
-        {"model": cfg.model, "data": cfg.data, "loss": {"_target_": "fwilab.training.losses.WeightedL1L2"}}
-    )
-
-
-def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
-    if cfg.normalization == "checkpoint" and saved.normalizer is not None:
-        normalizer = Normalizer(**saved.normalizer)
-        log.info("normalizing with the constants the model was trained with (checkpoint): %s", normalizer)
-    else:
-        normalizer = normalizer_for(data_cfg, root)
-        log.info("normalizing with data=%s's own constants: %s", data_cfg.family, normalizer)
-    return normalizer
-
-
-def load_trained(cfg: DictConfig) -> TrainedModel:
-    """The model of ``cfg.checkpoint`` and ``cfg.split`` of ``cfg.data`` (default: the data it was trained on)."""
-    saved = read_saved_model(cfg.checkpoint)
-    trained = _run_config(saved, cfg)
-    data_cfg = cfg.data if cfg.get("data") is not None else trained.data
-    device = resolve_device(cfg.device)
-    model = build_model(trained.model)
-    load_model_weights(model, saved.weights, saved.path)
-    root = prepare_root(data_cfg)
-    dataset = build_split(data_cfg, cfg.split, root=root)
-    normalizer = _normalizer(saved, cfg, data_cfg, root)
-    return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
-
-
-def predictions_of(loaded: TrainedModel, count: int) -> Predictions:
-    """The loaded model's maps for the first ``count`` samples of the loaded split."""
-    return predict_first(loaded.model, loaded.dataset, loaded.normalizer, loaded.device, count)
-
-
-def score_maps(
-    velocity: torch.Tensor, truth: torch.Tensor, normalizer: Normalizer
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample MAE and SSIM of maps in m/s against the truth, as fwilab's metrics take them (normalized, OpenFWI's SSIM)."""
-    prediction, target = normalizer.velocity(velocity), normalizer.velocity(truth)
-    mae = (prediction - target).abs().flatten(1).mean(dim=1)
-    return mae, normalized_ssim(prediction, target).float()
-
-
-def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:
-    """``{prefix}_mean`` and ``{prefix}_median`` of per-sample misfits."""
-    return {f"{prefix}_mean": misfit.mean().item(), f"{prefix}_median": misfit.median().item()}
 
 
 def score_data_fit(

@@ -15,8 +15,8 @@ from PIL import Image
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
 from fwilab.io import write_json
-from fwilab.tasks.evaluate import load_trained
 from fwilab.tracking import build_logger
+from fwilab.training.trained_model import load_trained
 
 log = logging.getLogger(__name__)
 

@@ -31,12 +31,13 @@ from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
 from fwilab.io import atomic_write, write_json
 from fwilab.physics.forward import propagation_device, torch_threads
-from fwilab.physics.misfit import resimulated_misfit
+from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tasks.evaluate import TrainedModel, load_trained, misfit_summary, predictions_of, score_maps
 from fwilab.tracking import build_logger
+from fwilab.training.metrics import score_maps
+from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
 from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)

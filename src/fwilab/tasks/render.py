@@ -9,8 +9,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import ConfigError
-from fwilab.tasks.evaluate import load_trained
 from fwilab.tracking.run_logger import LocalImageLogger
+from fwilab.training.trained_model import load_trained
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from fwilab.errors import ConfigError
 from fwilab.io import write_json
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tasks.evaluate import TrainedModel, load_trained
+from fwilab.training.trained_model import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
 MIN_SAMPLES = 4

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from fwilab.data.transforms import Normalizer
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
@@ -50,6 +52,15 @@ def ssim_per_sample(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
 def normalized_ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """OpenFWI's SSIM of each pair of normalized maps (N, 1, H, W) in [-1, 1]: rescaled to [0, 1] first."""
     return ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5)
+
+
+def score_maps(
+    velocity: torch.Tensor, truth: torch.Tensor, normalizer: Normalizer
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample MAE and SSIM of maps in m/s against the truth, as fwilab's metrics take them (normalized, OpenFWI's SSIM)."""
+    prediction, target = normalizer.velocity(velocity), normalizer.velocity(truth)
+    mae = (prediction - target).abs().flatten(1).mean(dim=1)
+    return mae, normalized_ssim(prediction, target).float()
 
 
 class MetricAccumulator:

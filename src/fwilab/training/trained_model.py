@@ -1,0 +1,90 @@
+"""A saved model on its device with the split and normalizer a task asked for, and its predictions: what evaluate,
+refine, the loss landscape, the activation pictures and the representation comparison start from.
+
+By default everything comes from the checkpoint: its data config (files, subset and
+``subset_seed``) and the normalization constants the model was trained with, so re-evaluating a run
+reproduces its ``metrics.json``. Another ``data=`` is scored with the checkpoint's normalizer unless
+``normalization=data`` asks for that data's own constants. An OpenFWI checkpoint carries neither:
+name the model and data (``model=inversionnet data=curvefault_a data.root=...``); the family's
+published constants normalize.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from fwilab.data.build import build_split, normalizer_for, prepare_root
+from fwilab.data.openfwi import OpenFWIDataset
+from fwilab.data.transforms import Normalizer
+from fwilab.device import resolve_device
+from fwilab.errors import ConfigError
+from fwilab.models.build import build_model
+from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
+from fwilab.training.validation import Predictions, predict_first
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedModel:
+    """A saved model on its device, with the split and normalizer a script asked for."""
+
+    model: nn.Module
+    step: int
+    config: DictConfig  # the run's config (model, data, loss, optimizer, ...); for an OpenFWI file, what the user named
+    data_cfg: DictConfig
+    dataset: OpenFWIDataset
+    normalizer: Normalizer
+    device: torch.device
+
+
+def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
+    """The saved run's config; for an OpenFWI checkpoint, the model and data the user named."""
+    if saved.config is not None:
+        if cfg.get("model") is not None:
+            raise ConfigError(f"model=... is for OpenFWI checkpoints; {saved.path} carries its own model config")
+        return OmegaConf.create(saved.config)
+    if cfg.get("model") is None or cfg.get("data") is None:
+        args = saved.openfwi_args or {}
+        raise ConfigError(
+            f"{saved.path} is an OpenFWI checkpoint (model {args.get('model', '?')}, dataset {args.get('dataset', '?')}): "
+            "name the model and data, e.g. model=inversionnet data=curvefault_a data.root=DIR"
+        )
+    return OmegaConf.create(
+        {"model": cfg.model, "data": cfg.data, "loss": {"_target_": "fwilab.training.losses.WeightedL1L2"}}
+    )
+
+
+def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
+    if cfg.normalization == "checkpoint" and saved.normalizer is not None:
+        normalizer = Normalizer(**saved.normalizer)
+        log.info("normalizing with the constants the model was trained with (checkpoint): %s", normalizer)
+    else:
+        normalizer = normalizer_for(data_cfg, root)
+        log.info("normalizing with data=%s's own constants: %s", data_cfg.family, normalizer)
+    return normalizer
+
+
+def load_trained(cfg: DictConfig) -> TrainedModel:
+    """The model of ``cfg.checkpoint`` and ``cfg.split`` of ``cfg.data`` (default: the data it was trained on)."""
+    saved = read_saved_model(cfg.checkpoint)
+    trained = _run_config(saved, cfg)
+    data_cfg = cfg.data if cfg.get("data") is not None else trained.data
+    device = resolve_device(cfg.device)
+    model = build_model(trained.model)
+    load_model_weights(model, saved.weights, saved.path)
+    root = prepare_root(data_cfg)
+    dataset = build_split(data_cfg, cfg.split, root=root)
+    normalizer = _normalizer(saved, cfg, data_cfg, root)
+    return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
+
+
+def predictions_of(loaded: TrainedModel, count: int) -> Predictions:
+    """The loaded model's maps for the first ``count`` samples of the loaded split."""
+    return predict_first(loaded.model, loaded.dataset, loaded.normalizer, loaded.device, count)
