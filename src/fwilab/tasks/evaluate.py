@@ -9,50 +9,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from fwilab.diagnostics.render import render_gather_comparison
-from fwilab.io import write_json
 from fwilab.metric_registry import format_metrics
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, misfit_summary, resimulated_misfit
-from fwilab.tracking import build_logger
+from fwilab.tracking import TaskOutputs, build_logger, publish
 from fwilab.training.trained_model import TrainedModel, load_trained
 from fwilab.training.validation import evaluate, resimulated_predictions
 
 log = logging.getLogger(__name__)
 
 
-def score_data_fit(
-    loaded: TrainedModel, count: int, batch_size: int, run_dir: Path
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+DATA_FIT_PICTURES = "data_fit"  # the run directory's folder of the data-fit pictures, and their W&B group
+
+
+def score_data_fit(loaded: TrainedModel, count: int, batch_size: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Re-simulate the predicted and the true maps of the first ``count`` samples; their relative L2 data misfits
-    (the truth's is the operator's floor) and one picture per sample (the centre shot: observed, predicted, difference),
-    written to ``data_fit/`` and returned by W&B key."""
+    (the truth's is the operator's floor) and one picture per sample (the centre shot: observed, predicted,
+    difference) by W&B key."""
     normalizer = loaded.normalizer
     check_velocity_range(normalizer.vel_min, normalizer.vel_max)
     maps, simulated, misfit = resimulated_predictions(
         loaded.model, loaded.dataset, normalizer, loaded.device, count, batch_size
     )
     truth_misfit = resimulated_misfit(maps.truth, maps.seismic, batch_size, propagation_device(loaded.device))[1]
-    folder = run_dir / "data_fit"
-    folder.mkdir(parents=True, exist_ok=True)
     shot = maps.seismic.shape[1] // 2
-    pictures = {}
-    for index in range(len(misfit)):
-        picture = render_gather_comparison(maps.seismic[index, shot].numpy(), simulated[index, shot].numpy())
-        Image.fromarray(picture).save(folder / f"sample{index}_shot{shot}.png")
-        pictures[f"data_fit/sample{index}_shot{shot}"] = picture
+    pictures = {
+        f"{DATA_FIT_PICTURES}/sample{index}_shot{shot}": render_gather_comparison(
+            maps.seismic[index, shot].numpy(), simulated[index, shot].numpy()
+        )
+        for index in range(len(misfit))
+    }
     log.info(
         "data misfit of %d predicted maps: mean %.4f, median %.4f (true maps: mean %.4f, the operator's floor); "
-        "pictures in %s",
+        "pictures in %s/",
         len(misfit),
         misfit.mean().item(),
         misfit.median().item(),
         truth_misfit.mean().item(),
-        folder,
+        DATA_FIT_PICTURES,
     )
     scores = {
         "physics_samples": len(misfit),
@@ -90,14 +88,9 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     )
     pictures = {}
     if cfg.physics.samples > 0:
-        scores, pictures = score_data_fit(loaded, cfg.physics.samples, cfg.physics.batch_size, Path(run_dir))
+        scores, pictures = score_data_fit(loaded, cfg.physics.samples, cfg.physics.batch_size)
         result.update(scores)
-    result["status"] = "completed"
-    write_json(Path(run_dir) / "metrics.json", result)
-    logger = build_logger(
-        OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "evaluate", local_images=False
-    )
-    logger.log_images(pictures, step=loaded.step)
-    logger.log_summary({key: value for key, value in result.items() if isinstance(value, (int, float, str))})
-    logger.finish("completed")
-    return result
+    summary = {key: value for key, value in result.items() if isinstance(value, (int, float, str))}
+    logger = build_logger(cfg.logger, run_dir, "evaluate", loaded.tags, loaded.logged_config(cfg), local_images=False)
+    outputs = TaskOutputs(result, step=loaded.step, pictures=pictures, summary=summary)
+    return publish(outputs, run_dir, "metrics.json", logger, picture_folder=DATA_FIT_PICTURES)

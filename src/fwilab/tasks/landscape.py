@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image
+from omegaconf import DictConfig
 
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
-from fwilab.io import write_json
-from fwilab.tracking import build_logger
+from fwilab.tracking import TaskOutputs, build_logger, publish
+from fwilab.tracking.publish import picture_path
 from fwilab.training.trained_model import load_trained
 
 log = logging.getLogger(__name__)
@@ -48,8 +47,6 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "loss_landscape/loss_1d": plot_line(alphas, line, f"1-D loss around {name}"),
         "loss_landscape/loss_2d": plot_contour(grid, grid, surface, f"2-D loss around {name}"),
     }
-    for key, image in images.items():
-        Image.fromarray(image).save(run_dir / f"{key.split('/')[1]}.png")
     result = {
         "checkpoint": str(cfg.checkpoint),
         "samples": count,
@@ -59,17 +56,15 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "grid": grid.tolist(),
         "loss_2d": surface.tolist(),
     }
-    write_json(run_dir / "landscape.json", result)
+    summary = {"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())}
     logger = build_logger(
-        OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, "loss_landscape", local_images=False
+        cfg.logger, run_dir, "loss_landscape", loaded.tags, loaded.logged_config(cfg), local_images=False
     )
-    logger.log_images(images, step=0)
-    logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
-    logger.finish("completed")
+    result = publish(TaskOutputs(result, pictures=images, summary=summary), run_dir, "landscape.json", logger)
     log.info(
         "loss landscape of %s on %d samples: %s",
         cfg.checkpoint,
         count,
-        ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images),
+        ", ".join(str(picture_path(run_dir, key)) for key in images),
     )
     return result

@@ -21,21 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
-from PIL import Image
+from omegaconf import DictConfig
 
 from fwilab.data.synthetic.faithfulness import TARGETS
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
-from fwilab.io import atomic_write, write_json
+from fwilab.io import atomic_write
 from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tracking import build_logger
+from fwilab.tracking import TaskOutputs, build_logger, publish
 from fwilab.training.metrics import score_maps
 from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
 from fwilab.training.validation import Predictions
@@ -188,7 +187,7 @@ def _curve_picture(runs: dict[str, dict[str, Any]]) -> np.ndarray:
 def _write_outputs(
     cfg: DictConfig, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
 ) -> dict[str, Any]:
-    """Velocity files, pictures, metrics.json and the W&B run; the table in the log."""
+    """Velocity files, then the pictures, metrics.json and the W&B run; the table in the log."""
     _write_velocity(run_dir / "network.npy", maps.predicted)
     for name, run in runs.items():
         _write_velocity(run_dir / f"refined_{name}.npy", run["refined"])
@@ -200,10 +199,6 @@ def _write_outputs(
             images[f"refine/{name}_sample{index}"] = render_refinement(
                 *(m[index, 0].numpy() for m in maps_of_sample), (norm.vel_min, norm.vel_max)
             )
-    folder = run_dir / "pictures"
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, image in images.items():
-        Image.fromarray(image).save(folder / f"{key.split('/')[1]}.png")
     curves = {
         name: {key: run[key].mean(dim=1).tolist() for key in ("misfit", "mae", "ssim")} for name, run in runs.items()
     }
@@ -217,18 +212,18 @@ def _write_outputs(
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
         "curves": curves,
-        "status": "completed",
     }
-    write_json(run_dir / "metrics.json", result)
-    logger = build_logger(OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "refine", local_images=False)
-    for iteration in range(cfg.iterations + 1):
-        logger.log_metrics(
+    history = [
+        (
+            iteration,
             {f"refine/{name}/{key}": values[iteration] for name, c in curves.items() for key, values in c.items()},
-            step=iteration,
         )
-    logger.log_images(images, step=cfg.iterations)
-    logger.log_summary({f"table/{row['model']}/{key}": row[key] for row in rows for key in row if key != "model"})
-    logger.finish("completed")
+        for iteration in range(cfg.iterations + 1)
+    ]
+    summary = {f"table/{row['model']}/{key}": row[key] for row in rows for key in row if key != "model"}
+    outputs = TaskOutputs(result, step=cfg.iterations, pictures=images, history=history, summary=summary)
+    logger = build_logger(cfg.logger, run_dir, "refine", loaded.tags, loaded.logged_config(cfg), local_images=False)
+    result = publish(outputs, run_dir, "metrics.json", logger, picture_folder="pictures")
     for line in _table_lines(rows):
         log.info("%s", line)
     return result

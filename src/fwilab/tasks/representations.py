@@ -19,19 +19,19 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from torch import nn
 
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
 from fwilab.errors import ConfigError
-from fwilab.io import write_json
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
+from fwilab.tracking import RunLogger, TaskOutputs, build_logger, publish
 from fwilab.training.trained_model import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
 MIN_SAMPLES = 4
+TABLE_COLUMNS = ["layer_a", "layer_b", "cka"]
 
 
 @dataclass
@@ -116,9 +116,16 @@ def heat_map(matrix: CKAMatrix) -> np.ndarray:
 
 
 def compare_representations(
-    run_a: str | Path, run_b: str | Path, out: str | Path, samples: int = 64, split: str = "val", device: str = "auto"
+    run_a: str | Path,
+    run_b: str | Path,
+    out: str | Path,
+    samples: int = 64,
+    split: str = "val",
+    device: str = "auto",
+    logger: RunLogger | None = None,
 ) -> CKAMatrix:
-    """Write ``cka.json``, ``cka.csv`` and ``cka.png`` for two runs (or checkpoints) into ``out``."""
+    """Write ``cka.csv``, ``cka.png`` and ``cka.json`` for two runs (or checkpoints) into ``out``, and publish the
+    table and the heat map to ``logger`` (none: files only)."""
     paths = checkpoint_of(run_a), checkpoint_of(run_b)
     models = [
         load_trained(
@@ -130,23 +137,26 @@ def compare_representations(
     matrix = cka_matrix(models[0], models[1], samples, names)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(
-        folder / "cka.json",
-        {
-            "a": str(paths[0]),
-            "b": str(paths[1]),
-            "samples": matrix.samples,
-            "split": split,
-            "rows": matrix.rows,
-            "columns": matrix.columns,
-            "cka": matrix.values.tolist(),
-        },
-    )
     with (folder / "cka.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["layer_a", "layer_b", "cka"])
+        writer.writerow(TABLE_COLUMNS)
         writer.writerows(table_rows(matrix))
-    Image.fromarray(heat_map(matrix)).save(folder / "cka.png")
+    result = {
+        "a": str(paths[0]),
+        "b": str(paths[1]),
+        "samples": matrix.samples,
+        "split": split,
+        "rows": matrix.rows,
+        "columns": matrix.columns,
+        "cka": matrix.values.tolist(),
+    }
+    outputs = TaskOutputs(
+        result,
+        pictures={"cka/heat_map": heat_map(matrix)},
+        picture_names={"cka/heat_map": "cka"},
+        tables={"cka/table": (TABLE_COLUMNS, table_rows(matrix))},
+    )
+    publish(outputs, folder, "cka.json", logger or RunLogger())
     log.info(
         "CKA of %d x %d layers on %d samples written to %s",
         len(matrix.rows),
@@ -168,33 +178,9 @@ def table_rows(matrix: CKAMatrix) -> list[list[Any]]:
 
 def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
     """The compare_representations.py task: the files in ``run_dir``, and a W&B run with the table and heat map."""
-    matrix = compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device)
-    if cfg.logger.backend == "wandb":
-        _log_to_wandb(matrix, cfg, run_dir)
+    for run in (cfg.a, cfg.b):
+        checkpoint_of(run)  # a missing run is refused before a W&B run starts
+    config = OmegaConf.to_container(cfg, resolve=True)
+    logger = build_logger(cfg.logger, run_dir, "compare_representations", ["cka"], config, local_images=False)
+    compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device, logger)
     return run_dir / "cka.png"
-
-
-def _log_to_wandb(matrix: CKAMatrix, cfg: DictConfig, run_dir: Path) -> None:
-    import wandb  # a second to import: only when a W&B run is asked for
-
-    from fwilab.tracking.wandb_run import init_wandb_run
-
-    try:
-        run = init_wandb_run(
-            cfg.logger,
-            run_dir,
-            "compare_representations",
-            name=f"CKA {matrix.name_a} vs {matrix.name_b}",
-            group=cfg.logger.get("group"),
-            config={"a": str(cfg.a), "b": str(cfg.b), "samples": matrix.samples, "split": cfg.split},
-        )
-    except Exception as error:  # no network or a broken install: the files are written already
-        log.warning("W&B did not start (%s); the CKA files are in %s", str(error).splitlines()[0], run_dir)
-        return
-    run.log(
-        {
-            "cka/table": wandb.Table(columns=["layer_a", "layer_b", "cka"], data=table_rows(matrix)),
-            "cka/heat_map": wandb.Image(str(run_dir / "cka.png")),
-        }
-    )
-    run.finish()

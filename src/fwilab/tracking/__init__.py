@@ -2,6 +2,16 @@
 
 from fwilab.tracking.background import BackgroundLogger
 from fwilab.tracking.build import build_logger
+from fwilab.tracking.publish import TaskOutputs, publish
 from fwilab.tracking.run_logger import FanOutLogger, LocalImageLogger, RunLogger, SnapshotLog
 
-__all__ = ["BackgroundLogger", "FanOutLogger", "LocalImageLogger", "RunLogger", "SnapshotLog", "build_logger"]
+__all__ = [
+    "BackgroundLogger",
+    "FanOutLogger",
+    "LocalImageLogger",
+    "RunLogger",
+    "SnapshotLog",
+    "TaskOutputs",
+    "build_logger",
+    "publish",
+]

@@ -53,6 +53,9 @@ class BackgroundLogger(RunLogger):
     def log_rendered(self, render: Callable[[], SnapshotLog], step: int) -> None:
         self._enqueue(lambda: self.inner.log_snapshot(render(), step), f"rendering the snapshot of step {step}")
 
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        self._enqueue(lambda: self.inner.log_table(key, columns, rows, step), f"logging table {key}")
+
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._enqueue(lambda: self.inner.log_summary(summary), "logging the summary")
 

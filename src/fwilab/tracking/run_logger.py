@@ -49,6 +49,9 @@ class RunLogger:
         if snapshot.scalars:
             self.log_metrics(snapshot.scalars, step)
 
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        pass
+
     def log_summary(self, summary: dict[str, Any]) -> None:
         pass
 
@@ -133,6 +136,9 @@ class FanOutLogger(RunLogger):
 
     def log_snapshot(self, snapshot: SnapshotLog, step: int) -> None:
         self._each("log_snapshot", snapshot, step)
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        self._each("log_table", key, columns, rows, step)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         self._each("log_summary", summary)

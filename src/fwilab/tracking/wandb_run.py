@@ -11,7 +11,7 @@ console is captured (W&B's Logs tab). An offline run can be synced later with
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import wandb
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from fwilab.tracking.run_logger import RunLogger, SnapshotLog
 
@@ -31,19 +31,16 @@ def sweep_group(sweep_dir: str | Path) -> str:
     return "sweep-" + "_".join(Path(sweep_dir).parts[-2:])
 
 
-def run_identity(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Group, name and tags of the W&B run, from the Hydra job when there is one."""
-    group, name = cfg.logger.get("group"), cfg.logger.get("name")
+def run_identity(settings: DictConfig, run_dir: Path, tags: Sequence[str]) -> dict[str, Any]:
+    """Group, name and tags of the W&B run, from the Hydra job when there is one; the caller's ``tags`` first."""
+    group, name = settings.get("group"), settings.get("name")
     if HydraConfig.initialized():
         hydra_cfg = HydraConfig.get()
         if group is None and hydra_cfg.mode == RunMode.MULTIRUN:
             group = sweep_group(hydra_cfg.sweep.dir)
         if name is None:
             name = hydra_cfg.job.override_dirname or "defaults"
-    tags = [cfg.model._target_.rsplit(".", 1)[-1], str(cfg.data.family), *cfg.logger.tags]
-    if cfg.get("optimizer") is not None:  # absent for a model read from an OpenFWI checkpoint; lr is in the config
-        tags.insert(1, cfg.optimizer._target_.rsplit(".", 1)[-1].lower())
-    return {"group": group, "name": name or run_dir.name, "tags": tags}
+    return {"group": group, "name": name or run_dir.name, "tags": [*tags, *settings.tags]}
 
 
 class WandbLogger(RunLogger):
@@ -69,6 +66,9 @@ class WandbLogger(RunLogger):
             },
             step=step,
         )
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]], step: int) -> None:
+        self.run.log({key: wandb.Table(columns=columns, data=rows)}, step=step)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
         for key, value in summary.items():
@@ -104,9 +104,11 @@ def init_wandb_run(settings: DictConfig, directory: Path, job_type: str, **ident
 
 
 def start_wandb(
-    cfg: DictConfig,
+    settings: DictConfig,
     run_dir: Path,
     job_type: str,
+    tags: Sequence[str],
+    config: Mapping[str, Any],
     run_id: str | None,
     best_summaries: Mapping[str, str],
 ) -> WandbLogger | None:
@@ -115,16 +117,15 @@ def start_wandb(
     With ``run_id`` the run continues (``resume="allow"``) the W&B run of that id, if there is one.
     Each metric of ``best_summaries`` keeps its best value ('min' or 'max') as its summary, not its last.
     """
-    settings = cfg.logger
     resume = {"id": run_id, "resume": "allow"} if run_id else {}
     try:
         run = init_wandb_run(
             settings,
             run_dir,
             job_type,
-            config=OmegaConf.to_container(cfg, resolve=True),
+            config=dict(config),
             **resume,
-            **run_identity(cfg, run_dir),
+            **run_identity(settings, run_dir, tags),
         )
         for metric, best in best_summaries.items():
             run.define_metric(metric, summary=best)

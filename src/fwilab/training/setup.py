@@ -49,6 +49,7 @@ from fwilab.training.randomness import seed_everything
 from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
+from fwilab.training.trained_model import model_tags
 from fwilab.training.validation import DataFit
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,15 @@ def _open_logger(cfg: DictConfig, run_dir: Path, main: bool, record: RunRecord) 
         return RunLogger()
     best_summaries = {f"val/{key}": "max" if REGISTRY[key].higher_is_better else "min" for key in MONITORED}
     return BackgroundLogger(
-        build_logger(cfg, run_dir, "train", run_id=record.data["wandb_run_id"], best_summaries=best_summaries)
+        build_logger(
+            cfg.logger,
+            run_dir,
+            "train",
+            model_tags(cfg),
+            OmegaConf.to_container(cfg, resolve=True),
+            run_id=record.data["wandb_run_id"],
+            best_summaries=best_summaries,
+        )
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -42,6 +43,25 @@ class TrainedModel:
     dataset: OpenFWIDataset
     normalizer: Normalizer
     device: torch.device
+
+    @property
+    def tags(self) -> list[str]:
+        """The W&B tags of a task on this model: those of the run that trained it."""
+        return model_tags(self.config)
+
+    def logged_config(self, task: DictConfig) -> dict[str, Any]:
+        """What a checkpoint task's W&B run records as its config: the task's own, and the loaded run's under
+        ``trained``."""
+        return {**OmegaConf.to_container(task, resolve=True), "trained": OmegaConf.to_container(self.config)}
+
+
+def model_tags(config: DictConfig) -> list[str]:
+    """W&B tags that name what a run trained: the model's class, the optimizer's (absent for an OpenFWI
+    checkpoint; the learning rate is in the config) and the data family."""
+    tags = [config.model._target_.rsplit(".", 1)[-1], str(config.data.family)]
+    if config.get("optimizer") is not None:
+        tags.insert(1, config.optimizer._target_.rsplit(".", 1)[-1].lower())
+    return tags
 
 
 def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
