@@ -35,7 +35,7 @@ from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
 from fwilab.tracking import TaskOutputs, build_logger, publish
-from fwilab.training.metrics import score_maps
+from fwilab.training.metrics import per_sample_scores
 from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
 from fwilab.training.validation import Predictions
 
@@ -70,15 +70,15 @@ def _refine_batch(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Refined maps of one batch and its misfit, MAE and SSIM per iteration and sample, (iterations + 1, n) each;
     ``advance(n)`` after every update."""
-    scores: list[tuple[torch.Tensor, torch.Tensor]] = []
+    scores: list[dict[str, torch.Tensor]] = []
 
     def record(iteration: int, maps: torch.Tensor, misfit: torch.Tensor) -> None:
-        scores.append(score_maps(maps, truth, norm))
+        scores.append(per_sample_scores(norm.velocity(maps), norm.velocity(truth)))
         if iteration > 0:
             advance(len(maps))
 
     velocity, history = refine(start, observed, settings, record)
-    mae, ssim = (torch.stack([score[k].cpu() for score in scores]) for k in (0, 1))
+    mae, ssim = (torch.stack([score[k].float().cpu() for score in scores]) for k in ("mae", "ssim"))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
 

@@ -15,8 +15,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from fwilab.data.transforms import Normalizer
-
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
@@ -54,13 +52,15 @@ def normalized_ssim(prediction: torch.Tensor, target: torch.Tensor) -> torch.Ten
     return ssim_per_sample(prediction / 2 + 0.5, target / 2 + 0.5)
 
 
-def score_maps(
-    velocity: torch.Tensor, truth: torch.Tensor, normalizer: Normalizer
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample MAE and SSIM of maps in m/s against the truth, as fwilab's metrics take them (normalized, OpenFWI's SSIM)."""
-    prediction, target = normalizer.velocity(velocity), normalizer.velocity(truth)
-    mae = (prediction - target).abs().flatten(1).mean(dim=1)
-    return mae, normalized_ssim(prediction, target).float()
+def per_sample_scores(prediction: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each sample's MAE, MSE and SSIM (n,) in float64, of normalized maps (n, 1, H, W) in [-1, 1]: the one
+    definition the split-level metrics sum and the refinement tracks per iteration."""
+    difference = (prediction.double() - target.double()).flatten(1)
+    return {
+        "mae": difference.abs().mean(dim=1),
+        "mse": difference.square().mean(dim=1),
+        "ssim": normalized_ssim(prediction, target),
+    }
 
 
 class MetricAccumulator:
@@ -77,11 +77,12 @@ class MetricAccumulator:
     @torch.no_grad()
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         """Add a batch of normalized maps (N, 1, 70, 70) in [-1, 1]."""
-        difference = prediction.double() - target.double()
-        self.abs_error += difference.abs().sum().item()
-        self.squared_error += difference.square().sum().item()
-        self.ssim_sum += normalized_ssim(prediction, target).sum().item()
-        self.pixels += difference.numel()
+        scores = per_sample_scores(prediction, target)
+        pixels_per_sample = prediction[0].numel()
+        self.abs_error += scores["mae"].sum().item() * pixels_per_sample
+        self.squared_error += scores["mse"].sum().item() * pixels_per_sample
+        self.ssim_sum += scores["ssim"].sum().item()
+        self.pixels += prediction.numel()
         self.samples += prediction.shape[0]
 
     def compute(self, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:

@@ -8,7 +8,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from fwilab.data.transforms import Normalizer
-from fwilab.training.metrics import MetricAccumulator, ssim_per_sample
+from fwilab.training.metrics import MetricAccumulator, per_sample_scores, ssim_per_sample
 
 
 def _maps(seed: int, n: int = 3) -> torch.Tensor:
@@ -88,3 +88,15 @@ def test_accumulated_metrics_equal_whole_split_numpy_values():
     assert metrics["mae_ms"] == pytest.approx(metrics["mae"] * 1500.0, rel=1e-9)
     ms_error = normalizer.velocity_to_ms(prediction) - normalizer.velocity_to_ms(target)
     assert metrics["mae_ms"] == pytest.approx(ms_error.abs().mean().item(), rel=1e-4)
+
+
+def test_per_sample_scores_are_each_maps_numpy_errors_and_its_openfwi_ssim():
+    prediction, target = _maps(4), _maps(5)
+    scores = per_sample_scores(prediction, target)
+    difference = (prediction - target).double().numpy().reshape(3, -1)
+    assert scores["mae"].numpy() == pytest.approx(np.abs(difference).mean(axis=1), rel=1e-9)
+    assert scores["mse"].numpy() == pytest.approx((difference**2).mean(axis=1), rel=1e-9)
+    reference = [
+        openfwi_ssim_with_scipy((p[0] / 2 + 0.5).numpy(), (t[0] / 2 + 0.5).numpy()) for p, t in zip(prediction, target)
+    ]
+    assert scores["ssim"].numpy() == pytest.approx(reference, abs=1e-6)
