@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,45 @@ REGISTRY: dict[str, Metric] = {
 }
 # What a validation reports (training.metrics.MetricAccumulator), and trainer.monitor's choices:
 VALIDATION_METRICS = ("mae", "mse", "rmse", "ssim", "mae_ms", "rmse_ms")
+SWEEP_METRICS = ("mae", "rmse", "ssim")  # what a sweep summary tabulates (best and final) and a comparison charts
+COMPARED_METRICS = (*SWEEP_METRICS, "mae_ms")  # what the baseline comparison tests, paired by seed
+# The order log lines give them in; a group is one quantity, its first metric named, the others in their units:
+VALIDATION_LINE = (("mae", "mae_ms"), ("rmse",), ("ssim",))  # training's, then the data misfit when measured
+EVALUATION_LINE = (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",))  # evaluate.py's
+REFINEMENT_COLUMNS = ("mae", "mae_ms", "ssim", "data_misfit_mean", "data_misfit_median")  # refine.py's table
+STATISTICS = ("mean", "median")  # per-sample values summarized: 'data_misfit_mean'
+
+
+def metric_of(key: str) -> Metric | None:
+    """The metric a result key or column reports: 'best_mae' and 'final_mae' are mae, 'data_misfit_median' is
+    data_misfit; None for keys that are no metric (steps, wall_time_s)."""
+    name = key.removeprefix("best_").removeprefix("final_")
+    for statistic in STATISTICS:
+        name = name.removesuffix(f"_{statistic}")
+    return REGISTRY.get(name)
+
+
+def heading(key: str) -> str:
+    """A table column's heading: the label ('MAE'), with the unit where an earlier metric has the same label
+    ('MAE m/s'), and the statistic of a summarized key ('data misfit median')."""
+    metric = metric_of(key)
+    if metric is None:
+        return key
+    first = next(m for m in REGISTRY.values() if m.label == metric.label)
+    statistic = next((f" {s}" for s in STATISTICS if key.endswith(f"_{s}")), "")
+    return metric.label + ("" if first is metric else f" {metric.unit}") + statistic
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], name_column: str, columns: Sequence[str]) -> list[str]:
+    """Aligned text lines: a heading line, then one line per row, its ``name_column`` first and each metric of
+    ``columns`` in the registry's format."""
+    cells = [[str(row[name_column]), *(metric_of(key).show(row[key]) for key in columns)] for row in rows]
+    headings = [name_column, *(heading(key) for key in columns)]
+    widths = [max(len(line[i]) for line in [headings, *cells]) for i in range(len(headings))]
+    return [
+        " ".join([line[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in zip(line[1:], widths[1:]))])
+        for line in [headings, *cells]
+    ]
 
 
 def format_metrics(values: Mapping[str, float], groups: Sequence[Sequence[str]], separator: str = " ") -> str:
@@ -64,5 +104,5 @@ def format_metrics(values: Mapping[str, float], groups: Sequence[Sequence[str]],
 def format_validation(metrics: Mapping[str, float]) -> str:
     """The training log's validation line: 'val MAE 0.1710 (256.6 m/s) RMSE 0.2358 SSIM 0.7185', and its
     'data misfit 0.1234' when the validation re-simulated predictions."""
-    groups = (("mae", "mae_ms"), ("rmse",), ("ssim",), *((("data_misfit",),) if "data_misfit" in metrics else ()))
+    groups = (*VALIDATION_LINE, *((("data_misfit",),) if "data_misfit" in metrics else ()))
     return "val " + format_metrics(metrics, groups)

@@ -6,7 +6,16 @@ import torch
 
 from fwilab.experiments.comparison import compare_models, markdown_report
 from fwilab.experiments.summary import Job, summary_rows
-from fwilab.metric_registry import VALIDATION_METRICS, format_metrics, format_validation
+from fwilab.metric_registry import (
+    EVALUATION_LINE,
+    REFINEMENT_COLUMNS,
+    REGISTRY,
+    VALIDATION_METRICS,
+    format_metrics,
+    format_table,
+    format_validation,
+    metric_of,
+)
 from fwilab.training.metrics import MetricAccumulator
 from fwilab.training.record import RunRecord
 
@@ -72,5 +81,30 @@ def test_the_log_lines_read_as_they_always_have():
     """Byte for byte what the format strings before the registry printed ('%.4f', '%.1f m/s', two spaces in evaluate's)."""
     metrics = {"mae": 0.17104, "mse": 0.0556, "rmse": 0.23581, "ssim": 0.71849, "mae_ms": 256.56, "rmse_ms": 353.71}
     assert format_validation(metrics) == "val MAE 0.1710 (256.6 m/s) RMSE 0.2358 SSIM 0.7185"
-    evaluated = format_metrics(metrics, (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",)), separator="  ")
+    evaluated = format_metrics(metrics, EVALUATION_LINE, separator="  ")
     assert evaluated == "MAE 0.1710 (256.6 m/s)  MSE 0.05560  RMSE 0.2358 (353.7 m/s)  SSIM 0.7185"
+
+
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [("best_mae", "mae"), ("final_ssim", "ssim"), ("data_misfit_median", "data_misfit"), ("mae_ms", "mae_ms")],
+)
+def test_a_result_key_names_its_metric(key, name):
+    assert metric_of(key) is REGISTRY[name]
+
+
+def test_keys_that_are_no_metric_have_none():
+    assert metric_of("wall_time_s") is None and metric_of("steps") is None
+
+
+def test_refines_table_reads_headings_and_formats_from_the_registry():
+    rows = [
+        {"model": "network", "mae": 0.18861, "mae_ms": 282.92, "ssim": 0.69312, "data_misfit_mean": 0.41906,
+         "data_misfit_median": 0.4},
+        {"model": "truth", "mae": 0.0, "mae_ms": 0.0, "ssim": 1.0, "data_misfit_mean": 0.0, "data_misfit_median": 0.0},
+    ]  # fmt: skip
+    assert format_table(rows, "model", REFINEMENT_COLUMNS) == [
+        "model      MAE MAE m/s   SSIM data misfit mean data misfit median",
+        "network 0.1886   282.9 0.6931           0.4191             0.4000",
+        "truth   0.0000     0.0 1.0000           0.0000             0.0000",
+    ]

@@ -27,9 +27,9 @@ from scipy import stats
 
 from fwilab.data_contract import SEISMIC_SHAPE
 from fwilab.errors import DataError
-from fwilab.experiments.summary import METRICS, Job, load_jobs
+from fwilab.experiments.summary import Job, load_jobs
 from fwilab.io import write_json
-from fwilab.metric_registry import REGISTRY
+from fwilab.metric_registry import COMPARED_METRICS, REGISTRY, SWEEP_METRICS, heading
 from fwilab.models.flops import forward_flops
 from fwilab.plotting import figure_to_rgb
 from fwilab.tracking.wandb_run import init_wandb_run, sweep_group
@@ -61,10 +61,7 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
             "parameters": first.metrics.get("parameters"),
             "forward_gflops_per_sample": forward_flops(OmegaConf.create(first.config["model"]), SEISMIC_SHAPE) / 1e9,
             "train_samples_per_s": _mean_std([run.metrics["train_samples_per_s"] for run in runs.values()]),
-            **{
-                metric: _mean_std([run.value("final", metric) for run in runs.values()])
-                for metric in (*METRICS, "mae_ms")
-            },
+            **{metric: _mean_std([run.value("final", metric) for run in runs.values()]) for metric in COMPARED_METRICS},
         }
     differences = {}
     for name, runs in by_model.items():
@@ -72,7 +69,7 @@ def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str,
             continue
         seeds = sorted(set(runs) & set(by_model[baseline]))
         differences[name] = {"paired_seeds": seeds}
-        for metric in (*METRICS, "mae_ms"):
+        for metric in COMPARED_METRICS:
             candidate = [runs[s].value("final", metric) for s in seeds]
             reference = [by_model[baseline][s].value("final", metric) for s in seeds]
             diffs = [c - r for c, r in zip(candidate, reference)]
@@ -93,8 +90,8 @@ def _pm(pair: tuple[float, float], spec: str) -> str:
 
 def _favouring() -> str:
     """'negative MAE/RMSE and positive SSIM': the sign of a difference that favours the candidate, per metric."""
-    lower = "/".join(REGISTRY[name].label for name in METRICS if not REGISTRY[name].higher_is_better)
-    higher = "/".join(REGISTRY[name].label for name in METRICS if REGISTRY[name].higher_is_better)
+    lower = "/".join(REGISTRY[name].label for name in SWEEP_METRICS if not REGISTRY[name].higher_is_better)
+    higher = "/".join(REGISTRY[name].label for name in SWEEP_METRICS if REGISTRY[name].higher_is_better)
     return f"negative {lower} and positive {higher}"
 
 
@@ -105,14 +102,16 @@ def markdown_report(report: dict[str, Any]) -> str:
         "",
         "Final validation metrics, mean ± std over seeds (MAE and RMSE on velocity normalized to [-1, 1]).",
         "",
-        "| model | seeds | parameters | forward GFLOP/sample | train samples/s | MAE | RMSE | SSIM | MAE (m/s) |",
-        "|---|---|---:|---:|---:|---|---|---|---|",
+        "| model | seeds | parameters | forward GFLOP/sample | train samples/s | "
+        + " | ".join(heading(name) for name in COMPARED_METRICS)
+        + " |",
+        "|---|---|---:|---:|---:|" + "---|" * len(COMPARED_METRICS),
     ]
     for name, model in report["models"].items():
         lines.append(
             f"| {name} | {len(model['seeds'])} | {model['parameters']:,} | {model['forward_gflops_per_sample']:.2f} | "
             f"{_pm(model['train_samples_per_s'], REGISTRY['samples_per_s'].spec)} | "
-            + " | ".join(_pm(model[name], REGISTRY[name].spec) for name in (*METRICS, "mae_ms"))
+            + " | ".join(_pm(model[name], REGISTRY[name].spec) for name in COMPARED_METRICS)
             + " |"
         )
     lines += [
@@ -125,7 +124,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for name, difference in report["differences"].items():
-        for metric in (*METRICS, "mae_ms"):
+        for metric in COMPARED_METRICS:
             d = difference[metric]
             t = "—" if d["t"] is None else f"{d['t']:.2f}"
             p = "—" if d["p_value"] is None else f"{d['p_value']:.3g}"
@@ -145,12 +144,12 @@ def bar_chart(report: dict[str, Any], path: Path) -> np.ndarray:
     """MAE, RMSE and SSIM per model with one-std error bars; also saved to ``path``."""
     figure = Figure(figsize=(9, 3.5))
     names = list(report["models"])
-    for index, metric in enumerate(METRICS):
+    for index, metric in enumerate(SWEEP_METRICS):
         axes = figure.add_subplot(1, 3, index + 1)
         means = [report["models"][n][metric][0] for n in names]
         errors = [report["models"][n][metric][1] for n in names]
         axes.bar(names, means, yerr=errors, capsize=6, color=["#4c72b0", "#dd8452", "#55a868", "#c44e52"][: len(names)])
-        axes.set_title(f"final {metric.upper()}")
+        axes.set_title(f"final {REGISTRY[metric].label}")
         axes.tick_params(axis="x", labelrotation=15)
         axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
@@ -169,12 +168,7 @@ def _log_to_wandb(config: DictConfig, sweep_dir: Path, report: dict[str, Any], c
         "parameters",
         "gflops",
         "samples_per_s",
-        "mae",
-        "mae_std",
-        "rmse",
-        "rmse_std",
-        "ssim",
-        "ssim_std",
+        *(f"{metric}{part}" for metric in SWEEP_METRICS for part in ("", "_std")),
     ]
     rows = [
         [
@@ -183,12 +177,7 @@ def _log_to_wandb(config: DictConfig, sweep_dir: Path, report: dict[str, Any], c
             m["parameters"],
             m["forward_gflops_per_sample"],
             m["train_samples_per_s"][0],
-            m["mae"][0],
-            m["mae"][1],
-            m["rmse"][0],
-            m["rmse"][1],
-            m["ssim"][0],
-            m["ssim"][1],
+            *(value for metric in SWEEP_METRICS for value in m[metric]),
         ]
         for name, m in report["models"].items()
     ]

@@ -18,24 +18,10 @@ import yaml
 from matplotlib.figure import Figure
 
 from fwilab.errors import DataError
-from fwilab.metric_registry import REGISTRY
+from fwilab.metric_registry import SWEEP_METRICS, metric_of
 
-METRICS = ("mae", "rmse", "ssim")
-COLUMNS = (
-    "job",
-    "overrides",
-    "status",
-    "best_mae",
-    "best_rmse",
-    "best_ssim",
-    "final_mae",
-    "final_rmse",
-    "final_ssim",
-    "best_mae_ms",
-    "steps",
-    "wall_time_s",
-    "samples_per_s",
-)
+SUMMARIZED = tuple(f"{kind}_{metric}" for kind in ("best", "final") for metric in SWEEP_METRICS)  # best_mae, ...
+COLUMNS = ("job", "overrides", "status", *SUMMARIZED, "best_mae_ms", "steps", "wall_time_s", "samples_per_s")
 NUMERIC_COLUMNS = COLUMNS[3:]
 
 
@@ -64,7 +50,7 @@ class Job:
             "job": self.name,
             "overrides": " ".join(o for o in self.overrides if o.split("=", 1)[0] in varying) or "(defaults)",
             "status": self.status,
-            **{f"{kind}_{metric}": self.value(kind, metric) for kind in ("best", "final") for metric in METRICS},
+            **{column: self.value(*column.split("_", 1)) for column in SUMMARIZED},
             "best_mae_ms": self.value("best", "mae_ms"),
             "steps": steps,
             "wall_time_s": self.metrics.get("wall_time_s"),
@@ -117,7 +103,7 @@ def summary_rows(jobs: list[Job], sort_by: str = "best_mae") -> list[dict[str, A
     rows = [job.row(varying) for job in jobs]
     if sort_by not in NUMERIC_COLUMNS:
         return sorted(rows, key=lambda row: str(row[sort_by]))
-    metric = REGISTRY.get(sort_by.removeprefix("best_").removeprefix("final_"))  # steps, wall_time_s: none, ascending
+    metric = metric_of(sort_by)  # steps, wall_time_s: none, ascending
 
     def key(row: dict[str, Any]) -> tuple[int, float]:
         value = row[sort_by]

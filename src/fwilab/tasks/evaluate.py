@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from fwilab.diagnostics.render import render_gather_comparison
-from fwilab.metric_registry import format_metrics
+from fwilab.metric_registry import EVALUATION_LINE, format_metrics
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, misfit_summary, resimulated_misfit
 from fwilab.tracking import TaskOutputs, build_logger, publish
@@ -84,7 +84,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         data_cfg.family,
         cfg.split,
         len(dataset),
-        format_metrics(metrics, (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",)), separator="  "),
+        format_metrics(metrics, EVALUATION_LINE, separator="  "),
     )
     pictures = {}
     if cfg.physics.samples > 0:

@@ -29,6 +29,7 @@ from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
 from fwilab.io import atomic_write
+from fwilab.metric_registry import REFINEMENT_COLUMNS, format_table
 from fwilab.physics.forward import propagation_device, torch_threads
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
@@ -146,16 +147,6 @@ def _write_velocity(path: Path, maps: torch.Tensor) -> None:
     atomic_write(path, lambda handle: np.save(handle, array))
 
 
-def _table_lines(rows: list[dict]) -> list[str]:
-    lines = [f"{'model':<18} {'MAE':>7} {'MAE m/s':>8} {'SSIM':>7} {'misfit mean':>12} {'median':>8}"]
-    lines += [
-        f"{r['model']:<18} {r['mae']:7.4f} {r['mae_ms']:8.1f} {r['ssim']:7.4f} "
-        f"{r['data_misfit_mean']:12.4f} {r['data_misfit_median']:8.4f}"
-        for r in rows
-    ]
-    return lines
-
-
 def _table(runs: dict[str, dict[str, Any]], floor: torch.Tensor, ms_per_unit: float) -> list[dict]:
     """Network alone, the 1-D start, both refined, and the truth's floor: MAE, SSIM, data misfit."""
     network, baseline = runs["network"], runs["1d"]
@@ -224,7 +215,7 @@ def _write_outputs(
     outputs = TaskOutputs(result, step=cfg.iterations, pictures=images, history=history, summary=summary)
     logger = build_logger(cfg.logger, run_dir, "refine", loaded.tags, loaded.logged_config(cfg), local_images=False)
     result = publish(outputs, run_dir, "metrics.json", logger, picture_folder="pictures")
-    for line in _table_lines(rows):
+    for line in format_table(rows, "model", REFINEMENT_COLUMNS):
         log.info("%s", line)
     return result
 
