@@ -10,7 +10,7 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
-    "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1,
+    "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1, "gaussian": 1,
     "models": 2, "tracking": 2, "physics": 2,  # physics: the forward operator, the data misfit and FWI
     "data": 3,  # the generator propagates with physics' operator
     "diagnostics": 4, "resolvers": 4,

@@ -309,3 +309,10 @@ class OpenFWIDataset(Dataset):
             if not np.isfinite(array).all():
                 raise DataError(f"{path} sample {row} holds NaN or Inf values")
         return torch.from_numpy(seismic), torch.from_numpy(velocity)
+
+
+def first_samples(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` samples of ``dataset`` (all of them when it is smaller), stacked: gathers (n, 5, 1000, 70)
+    and maps (n, 1, 70, 70), raw, on the CPU. The fixed probe set of validation pictures, data fits and diagnostics."""
+    items = [dataset[index] for index in range(min(count, len(dataset)))]
+    return torch.stack([seismic for seismic, _ in items]), torch.stack([velocity for _, velocity in items])

@@ -18,7 +18,7 @@ its batch.
 
 On CPU, deepwave spreads each time step of one shot over the cores; on a 94 x 94 grid the threads
 wait on each other (2 threads: 1.5x one thread). ``simulate_models`` instead gives each core whole
-models, one thread each, which gives bitwise the same gathers.
+models, one thread each (``on_each_core``, which the refinement uses too), which gives bitwise the same gathers.
 
 Amplitude convention: deepwave's scalar propagator records the opposite polarity to OpenFWI's
 data, so the output is negated. The source amplitude is calibrated once: a homogeneous 2950 m/s
@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import ModuleType
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -54,6 +55,8 @@ MAX_VELOCITY = VELOCITY_RANGE[1]
 COURANT_NUMBER = 0.65
 PML_WIDTH = 10
 SOURCE_AMPLITUDE = 1.09917
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def import_deepwave() -> ModuleType:
@@ -131,6 +134,13 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def on_each_core(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+    """``function`` of every item, in order, on one single-threaded worker per core (no more workers than items):
+    on a small grid deepwave's own threads wait on each other at every time step; whole items per core do not."""
+    with torch_threads(1), ThreadPoolExecutor(max(1, min(available_cores(), len(items)))) as pool:
+        return list(pool.map(function, items))
+
+
 def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
     """Shot gathers (n, 5, 1000, 70) float32 for velocity maps (n, 1, 70, 70): the generator's path.
 
@@ -149,5 +159,4 @@ def simulate_models(velocity: np.ndarray, batch_size: int, device: torch.device)
     n_chunks = workers * math.ceil(n / (workers * batch_size))
     bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
     chunks = [torch.from_numpy(velocity[a:b]) for a, b in zip(bounds, bounds[1:]) if b > a]
-    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
-        return np.concatenate([gathers.numpy() for gathers in pool.map(simulate_shot_gathers, chunks)])
+    return np.concatenate([gathers.numpy() for gathers in on_each_core(simulate_shot_gathers, chunks)])

@@ -13,7 +13,7 @@ import math
 import torch
 
 from fwilab.errors import ConfigError
-from fwilab.physics.forward import DT_S, MAX_VELOCITY, simulate_models, simulate_shot_gathers
+from fwilab.physics.forward import DT_S, MAX_VELOCITY, simulate_models
 
 TIME_AXIS = -2  # gathers are (n, shots, time, receivers)
 
@@ -31,15 +31,6 @@ def relative_misfit(simulated: torch.Tensor, observed: torch.Tensor) -> torch.Te
     """Per sample ||simulated - observed|| / ||observed|| over all its gathers: (n,) from two (n, ...) tensors."""
     residual = (simulated - observed).flatten(1).norm(dim=1)
     return residual / observed.flatten(1).norm(dim=1).clamp_min(torch.finfo(observed.dtype).tiny)
-
-
-def data_misfit(velocity: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-    """Relative L2 misfit (n,) of velocity maps (n, 1, 70, 70) in m/s against observed gathers (n, 5, T, 70).
-
-    Differentiable in ``velocity``; the record is simulated as long as ``observed`` is (T samples of 1 ms).
-    """
-    simulated = simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS])
-    return relative_misfit(simulated, observed.to(simulated))
 
 
 def resimulated_misfit(

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from fwilab.data_contract import VELOCITY_SHAPE
 from fwilab.errors import ConfigError, require_whole
+from fwilab.gaussian import gaussian_line
 from fwilab.physics.forward import simulate_shot_gathers
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 
@@ -101,9 +102,7 @@ def gaussian_smooth(field: torch.Tensor, sigma_cells: float) -> torch.Tensor:
     if sigma_cells == 0:
         return field
     radius = max(1, round(3 * sigma_cells))
-    offsets = torch.arange(-radius, radius + 1, dtype=field.dtype, device=field.device)
-    line = torch.exp(-offsets.square() / (2 * sigma_cells**2))
-    line = line / line.sum()
+    line = gaussian_line(sigma_cells, radius, field.dtype, field.device)
     padded = F.pad(field, (radius, radius, radius, radius), mode="replicate")
     return F.conv2d(F.conv2d(padded, line.view(1, 1, -1, 1)), line.view(1, 1, 1, -1))
 

@@ -11,6 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
 from fwilab.tracking import TaskOutputs, build_logger, publish
@@ -27,13 +28,12 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     trained = loaded.config
     criterion = instantiate(trained.loss)
     normalizer: Normalizer = loaded.normalizer
-    count = min(cfg.samples, len(loaded.dataset))
-    batches = []
-    for start in range(0, count, cfg.batch_size):
-        items = [loaded.dataset[i] for i in range(start, min(start + cfg.batch_size, count))]
-        seismic = torch.stack([s for s, _ in items]).to(loaded.device)
-        velocity = torch.stack([v for _, v in items]).to(loaded.device)
-        batches.append((normalizer.seismic(seismic), normalizer.velocity(velocity)))
+    seismic, velocity = first_samples(loaded.dataset, cfg.samples)
+    count = len(seismic)
+    batches = [
+        (normalizer.seismic(gathers.to(loaded.device)), normalizer.velocity(maps.to(loaded.device)))
+        for gathers, maps in zip(seismic.split(cfg.batch_size), velocity.split(cfg.batch_size))
+    ]
     generator = torch.Generator().manual_seed(cfg.seed)
     first, second = (filter_normalized_direction(loaded.model, generator) for _ in range(2))
     alphas = np.linspace(-cfg.range, cfg.range, cfg.points_1d)

@@ -14,7 +14,6 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
 from fwilab.io import atomic_write
 from fwilab.metric_registry import REFINEMENT_COLUMNS, format_table
-from fwilab.physics.forward import propagation_device, torch_threads
+from fwilab.physics.forward import on_each_core, propagation_device
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
@@ -116,8 +115,7 @@ def _run_start(
     firsts = range(0, len(start), batch_size)
     with progress:
         if device.type == "cpu":
-            with torch_threads(1), ThreadPoolExecutor(min(available_cores(), len(firsts))) as pool:
-                parts = list(pool.map(run_batch, firsts))
+            parts = on_each_core(run_batch, firsts)
         else:
             parts = [run_batch(first) for first in firsts]
     seconds = time.perf_counter() - began

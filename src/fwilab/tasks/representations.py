@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fwilab.data.openfwi import first_samples
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
 from fwilab.errors import ConfigError
@@ -82,7 +83,7 @@ def cka_matrix(model_a: TrainedModel, model_b: TrainedModel, samples: int, names
     count = min(samples, len(model_a.dataset))
     if count < MIN_SAMPLES:
         raise ConfigError(f"samples={samples}: CKA needs at least {MIN_SAMPLES} probe samples, the split has {count}")
-    seismic = torch.stack([model_a.dataset[index][0] for index in range(count)])
+    seismic = first_samples(model_a.dataset, count)[0]
     grams = []
     with Progress(2, f"CKA on {count} samples", unit="models") as progress:
         for trained in (model_a, model_b):

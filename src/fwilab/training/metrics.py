@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from fwilab.gaussian import gaussian_line
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = 0.01**2
@@ -23,9 +25,7 @@ SSIM_C2 = 0.03**2
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
     """The (1, 1, size, size) normalized Gaussian window of OpenFWI's ``pytorch_ssim``."""
-    offsets = torch.arange(size, dtype=torch.float64) - size // 2
-    line = torch.exp(-offsets.square() / (2 * sigma**2))
-    line = line / line.sum()
+    line = gaussian_line(sigma, size // 2)
     return torch.outer(line, line)[None, None]
 
 

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from fwilab.data.build import DataBundle, build_data
+from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
 from fwilab.errors import CheckpointError, ConfigError
@@ -250,7 +251,7 @@ def _probe_snapshots(
     """Snapshots of the first validation samples of the whole split: the same pictures for any number of ranks."""
     count = min(settings.max_samples, len(data.val))
     check_diagnostics(settings, probe_samples=count)
-    seismic, velocity = (torch.stack(items) for items in zip(*(data.val[index] for index in range(count))))
+    seismic, velocity = first_samples(data.val, count)
     return ActivationSnapshots(model, data.normalizer.seismic(seismic.to(device)), velocity, data.normalizer, settings)
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import resimulated_misfit
@@ -57,9 +58,7 @@ def predict_first(
     """``model``'s maps (eval mode) for the first ``count`` samples of ``dataset`` (fewer when it is smaller)."""
     was_training = model.training
     model.eval()
-    items = [dataset[i] for i in range(min(count, len(dataset)))]
-    seismic = torch.stack([s for s, _ in items])
-    truth = torch.stack([v for _, v in items])
+    seismic, truth = first_samples(dataset, count)
     parts = [model(normalizer.seismic(batch.to(device))).float().cpu() for batch in seismic.split(batch_size)]
     model.train(was_training)
     predicted = normalizer.velocity_to_ms(torch.cat(parts)).clamp(normalizer.vel_min, normalizer.vel_max)

@@ -10,6 +10,7 @@ from fwilab.data.openfwi import (
     FilePair,
     OfficialLayout,
     OpenFWIDataset,
+    first_samples,
     official_pairs,
     read_split_file,
     subset_indices,
@@ -207,3 +208,17 @@ def test_nan_sample_names_file_and_sample(tmp_path):
     dataset[1]
     with pytest.raises(DataError, match=r"data1\.npy sample 2 holds NaN or Inf"):
         dataset[2]
+
+
+def test_first_samples_stack_the_first_items_in_order_and_stop_at_the_split_end():
+    class Numbered(torch.utils.data.Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return torch.full((5, 1000, 70), float(index)), torch.full((1, 70, 70), 10.0 * index)
+
+    seismic, velocity = first_samples(Numbered(), 2)
+    assert seismic.shape == (2, 5, 1000, 70) and seismic[:, 0, 0, 0].tolist() == [0.0, 1.0]
+    assert velocity.shape == (2, 1, 70, 70) and velocity[:, 0, 0, 0].tolist() == [0.0, 10.0]
+    assert len(first_samples(Numbered(), 10)[0]) == 3

@@ -6,7 +6,7 @@ import torch
 
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.data_contract import PUBLISHED_SEISMIC_RANGE
-from fwilab.physics.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, simulate_shot_gathers
+from fwilab.physics.forward import PEAK_TIME_S, SOURCE_DEPTH_CELLS, on_each_core, simulate_shot_gathers
 
 CENTRE_SOURCE = 2  # x = 34
 
@@ -97,3 +97,10 @@ def test_cpu_generation_gives_each_core_whole_models_with_the_same_gathers():
     assert torch.get_num_threads() == threads  # the single-threaded calls leave torch's setting as it was
     assert chunked.dtype == np.float32 and chunked.shape == (5, 5, 1000, 70)
     assert np.array_equal(chunked, simulate_shot_gathers(torch.from_numpy(velocity)).numpy())
+
+
+def test_on_each_core_keeps_the_order_and_runs_every_item_on_one_thread():
+    before = torch.get_num_threads()
+    results = on_each_core(lambda item: (item * item, torch.get_num_threads()), range(7))
+    assert results == [(item * item, 1) for item in range(7)]
+    assert torch.get_num_threads() == before

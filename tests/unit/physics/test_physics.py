@@ -10,7 +10,7 @@ from fwilab.data.openfwi import OpenFWIDataset, read_split_file
 from fwilab.data.synthetic.velocity import velocity_models
 from fwilab.errors import ConfigError
 from fwilab.physics.forward import simulate_shot_gathers, torch_threads
-from fwilab.physics.misfit import check_velocity_range, data_misfit, lowpass, relative_misfit
+from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 from fwilab.physics.refine import (
     RefineSettings,
     depth_ramp,
@@ -41,6 +41,11 @@ def test_a_short_record_is_the_start_of_the_full_one(true_model):
     short = simulate_shot_gathers(true_model, n_time=SHORT)
     assert full.shape == (1, 5, 1000, 70) and short.shape == (1, 5, SHORT, 70)
     assert torch.allclose(short, full[:, :, :SHORT], rtol=0, atol=1e-5 * full.abs().max())
+
+
+def data_misfit(velocity: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """The full-band misfit refinement descends: maps simulated as long as the observed record, compared with it."""
+    return relative_misfit(simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS]), observed)
 
 
 def test_misfit_gradient_matches_finite_differences(true_model):
