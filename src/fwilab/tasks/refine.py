@@ -22,7 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from fwilab.data.synthetic.faithfulness import TARGETS
+from fwilab.data.synthetic.faithfulness import measured_depth_range
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
@@ -46,11 +46,9 @@ STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
 def baseline_start(cfg: DictConfig, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
     """The 1-D start: linear in depth from ``baseline.top_ms`` to ``baseline.bottom_ms``; by default the family's
     measured top- and bottom-row medians (CurveFault-A: 1924 -> 4038 m/s), else the velocity range's ends."""
-    targets = TARGETS.get(family, {})
-    top = cfg.baseline.top_ms or getattr(targets.get("top_row_velocity.median"), "measured", normalizer.vel_min)
-    bottom = cfg.baseline.bottom_ms or getattr(
-        targets.get("bottom_row_velocity.median"), "measured", normalizer.vel_max
-    )
+    measured_top, measured_bottom = measured_depth_range(family) or (normalizer.vel_min, normalizer.vel_max)
+    top = cfg.baseline.top_ms or measured_top
+    bottom = cfg.baseline.bottom_ms or measured_bottom
     if not normalizer.vel_min <= top <= bottom <= normalizer.vel_max:
         raise ConfigError(
             f"baseline.top_ms={top} .. baseline.bottom_ms={bottom} must increase with depth within "

@@ -131,6 +131,14 @@ TARGETS: dict[str, dict[str, Target]] = {
 }
 
 
+def measured_depth_range(family: str) -> tuple[float, float] | None:
+    """The median velocities (m/s) of the top and bottom rows of ``family``'s real maps, where they were measured
+    (CurveFault-A: 1924, 4038): the ends of a smooth 1-D start that knows only the family."""
+    targets = TARGETS.get(family, {})
+    top, bottom = targets.get("top_row_velocity.median"), targets.get("bottom_row_velocity.median")
+    return (top.measured, bottom.measured) if top and bottom else None
+
+
 def flatten(statistics: dict[str, dict[str, float] | float]) -> dict[str, float]:
     """``{"interface_spread.3": 0.71, ..., "monotonic_share": 0.41}``: one key per number."""
     flat: dict[str, float] = {}

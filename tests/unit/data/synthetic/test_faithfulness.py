@@ -9,6 +9,7 @@ from fwilab.data.synthetic.faithfulness import (
     family_statistics,
     first_interface_relief,
     interface_spread,
+    measured_depth_range,
     monotonic_share,
 )
 
@@ -65,3 +66,8 @@ def test_rows_flag_values_outside_their_bounds_and_families_without_targets():
     assert rows["top_row_velocity.median"]["generated"] == 1600.0
     other = compare_with_targets("style_a", family_statistics(maps))
     assert all(row["real"] is None and row["within"] is None for row in other)
+
+
+def test_the_measured_depth_range_is_curvefault_as_real_row_medians_and_none_elsewhere():
+    assert measured_depth_range("curvefault_a") == (1924.0, 4038.0)  # README, Synthetic data: 1924 / 4038 m/s
+    assert measured_depth_range("flatvel_b") is None
