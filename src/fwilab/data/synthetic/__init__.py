@@ -1,3 +1,4 @@
-"""The synthetic OpenFWI-format generator: velocity families, deepwave forward model, data-set writer."""
+"""The synthetic OpenFWI-format generator: velocity families, faithfulness statistics, data-set writer (it propagates
+with physics.forward)."""
 
 GENERATOR_VERSION = 2  # bump whenever a seed's bytes change; generated sets record it
