@@ -11,10 +11,10 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1,
-    "models": 2, "data": 2, "logging": 2,
-    "diagnostics": 3, "resolvers": 3, "physics": 3,
-    "training": 4, "experiments": 4,
-    "settings": 5,  # the declared config groups and their checks: they name what training accepts
+    "config": 2,  # the settings as checked values and their allowed values: below every component that receives them
+    "models": 3, "data": 3, "logging": 3,
+    "diagnostics": 4, "resolvers": 4, "physics": 4,
+    "training": 5, "experiments": 5,
     "benchmarking": 6, "tasks": 6,
     "cli": 7,
     "commands": 8,  # the installed commands (and scripts/*.py) on top of everything

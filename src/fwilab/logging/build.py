@@ -6,7 +6,6 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fwilab.errors import ConfigError
 from fwilab.logging.run_logger import FanOutLogger, LocalImageLogger, RunLogger
 
 
@@ -18,7 +17,8 @@ def build_logger(
     run_id: str | None = None,
     best_summaries: dict[str, str] | None = None,
 ) -> FanOutLogger:
-    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts.
+    """Local PNGs (unless the caller writes its own); W&B too when ``logger.backend`` is 'wandb' and it starts
+    (``logger.backend`` is checked with the task's settings).
 
     ``job_type`` says what made the W&B run (train, loss_landscape, ...). ``run_id`` names it: a
     resumed training run passes the id it started with, so its history continues in the same W&B
@@ -31,6 +31,4 @@ def build_logger(
         wandb_logger = start_wandb(cfg, Path(run_dir), job_type, run_id, best_summaries or {})
         if wandb_logger is not None:
             backends.append(wandb_logger)
-    elif cfg.logger.backend != "none":
-        raise ConfigError(f"logger.backend={cfg.logger.backend!r} is not 'wandb' or 'none'")
     return FanOutLogger(backends)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from fwilab.config.tasks import GenerateSettings
 from fwilab.data.synthetic.generate import GenerationPlan, file_pair, generate_dataset
 from fwilab.diagnostics.faithfulness_report import N_MAPS, render_faithfulness_report
 from fwilab.diagnostics.preview import render_dataset_preview
@@ -58,7 +58,7 @@ def log_faithfulness(metadata: dict) -> None:
         )
 
 
-def generate_from_config(cfg: Any) -> dict:
+def generate_from_config(cfg: GenerateSettings) -> dict:
     """The generate_data.py task: generate, then optionally the report and the preview."""
     plan = GenerationPlan(cfg.family, cfg.n_train, cfg.n_val, cfg.seed, cfg.samples_per_file)
     metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from PIL import Image
 
+from fwilab.config.groups import RefineSettings
+from fwilab.config.tasks import RefineTaskSettings
 from fwilab.data.synthetic.faithfulness import TARGETS
 from fwilab.data.synthetic.forward import propagation_device, torch_threads
 from fwilab.data.transforms import Normalizer
@@ -33,7 +35,7 @@ from fwilab.errors import ConfigError
 from fwilab.io import atomic_write, write_json
 from fwilab.logging import build_logger
 from fwilab.physics.misfit import resimulated_misfit
-from fwilab.physics.refine import RefineSettings, depth_ramp, refine
+from fwilab.physics.refine import depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
 from fwilab.tasks.evaluate import TrainedModel, load_trained, misfit_summary, predictions_of, score_maps
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
 
 
-def baseline_start(cfg: DictConfig, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
+def baseline_start(cfg: RefineTaskSettings, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
     """The 1-D start: linear in depth from ``baseline.top_ms`` to ``baseline.bottom_ms``; by default the family's
     measured top- and bottom-row medians (CurveFault-A: 1924 -> 4038 m/s), else the velocity range's ends."""
     targets = TARGETS.get(family, {})
@@ -77,7 +79,7 @@ def _refine_batch(
         if iteration > 0:
             advance(len(maps))
 
-    velocity, history = refine(start, observed, settings, record)
+    velocity, history = refine(start, observed, settings, (norm.vel_min, norm.vel_max), record)
     mae, ssim = (torch.stack([score[k].cpu() for score in scores]) for k in (0, 1))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
@@ -185,7 +187,7 @@ def _curve_picture(runs: dict[str, dict[str, Any]]) -> np.ndarray:
 
 
 def _write_outputs(
-    cfg: DictConfig, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
+    cfg: RefineTaskSettings, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
 ) -> dict[str, Any]:
     """Velocity files, pictures, metrics.json and the W&B run; the table in the log."""
     _write_velocity(run_dir / "network.npy", maps.predicted)
@@ -219,7 +221,9 @@ def _write_outputs(
         "status": "completed",
     }
     write_json(run_dir / "metrics.json", result)
-    logger = build_logger(OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "refine", local_images=False)
+    logger = build_logger(
+        OmegaConf.merge(loaded.config, {"logger": cfg.config.logger}), run_dir, "refine", local_images=False
+    )
     for iteration in range(cfg.iterations + 1):
         logger.log_metrics(
             {f"refine/{name}/{key}": values[iteration] for name, c in curves.items() for key, values in c.items()},
@@ -233,18 +237,17 @@ def _write_outputs(
     return result
 
 
-def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """The refine task (module docstring)."""
-    loaded = load_trained(cfg)
+def run_refine(cfg: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
+    """The refine task (module docstring); ``cfg`` is also the refinement's settings."""
+    loaded = load_trained(cfg.config)
     norm = loaded.normalizer
-    settings = RefineSettings.of(cfg, vel_min=norm.vel_min, vel_max=norm.vel_max)
     maps = predictions_of(loaded, cfg.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
     log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
     starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}
     device, runs = propagation_device(loaded.device), {}
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(name, start, maps, settings, cfg.batch_size, device, norm)}
+        runs[name] = {"start": start, **_run_start(name, start, maps, cfg, cfg.batch_size, device, norm)}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
