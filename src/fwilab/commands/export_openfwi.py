@@ -12,8 +12,8 @@ from fwilab.tasks.export_openfwi import export_openfwi_checkpoint
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_openfwi")
 @hydra_task
 def main(cfg: DictConfig) -> str:
-    read_settings(cfg, ExportSettings)  # before any file is read or written
-    return str(export_openfwi_checkpoint(cfg))
+    settings = read_settings(cfg, ExportSettings)  # before any file is read or written
+    return str(export_openfwi_checkpoint(settings))
 
 
 if __name__ == "__main__":

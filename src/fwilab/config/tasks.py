@@ -91,15 +91,22 @@ def read_train(cfg: DictConfig) -> TrainSettings:
     """train.yaml's value, and what is wrong only in combination; what needs the model built is checked by
     ``fwilab.training.train_settings.check_train``, what needs the data where the data are known."""
     settings = read_settings(cfg, TrainSettings)
+    if settings.trainer.max_steps is None:
+        require_whole("trainer.epochs", settings.trainer.epochs, hint="(or set trainer.max_steps)")
+    check_snapshots_in_parallel(settings)
+    return settings
+
+
+def check_snapshots_in_parallel(settings: TrainSettings) -> None:
+    """Train-mode snapshots with synchronized BatchNorm under data-parallel training: refused where
+    ``trainer.distributed`` says so (true here; ``auto`` once the processes are known, in ``train()``)."""
     trainer, diagnostics = settings.trainer, settings.diagnostics
-    if trainer.max_steps is None:
-        require_whole("trainer.epochs", trainer.epochs, hint="(or set trainer.max_steps)")
-    if diagnostics.enabled and diagnostics.mode == "train" and trainer.distributed and trainer.sync_batchnorm:
+    parallel = trainer.distributed is True
+    if diagnostics.enabled and diagnostics.mode == "train" and parallel and trainer.sync_batchnorm:
         raise ConfigError(
             "diagnostics.mode=train with trainer.sync_batchnorm: only rank 0 snapshots, and synchronized "
             "BatchNorm would wait for the other ranks; use diagnostics.mode=eval"
         )
-    return settings
 
 
 NORMALIZATIONS = ("checkpoint", "data")  # a trained model's inputs: the constants it was trained with, or the data's

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from PIL import Image
 
+from fwilab.config.tasks import LandscapeSettings
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
 from fwilab.io import write_json
@@ -21,24 +22,24 @@ from fwilab.tasks.evaluate import load_trained
 log = logging.getLogger(__name__)
 
 
-def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+def run_loss_landscape(settings: LandscapeSettings, run_dir: str | Path) -> dict[str, Any]:
     """The loss_landscape.py task: 1-D and 2-D surfaces, written as PNG + JSON and logged."""
     run_dir = Path(run_dir)
-    loaded = load_trained(cfg)
+    loaded = load_trained(settings.config)
     trained = loaded.config
     criterion = instantiate(trained.loss)
     normalizer: Normalizer = loaded.normalizer
-    count = min(cfg.samples, len(loaded.dataset))
+    count = min(settings.samples, len(loaded.dataset))
     batches = []
-    for start in range(0, count, cfg.batch_size):
-        items = [loaded.dataset[i] for i in range(start, min(start + cfg.batch_size, count))]
+    for start in range(0, count, settings.batch_size):
+        items = [loaded.dataset[i] for i in range(start, min(start + settings.batch_size, count))]
         seismic = torch.stack([s for s, _ in items]).to(loaded.device)
         velocity = torch.stack([v for _, v in items]).to(loaded.device)
         batches.append((normalizer.seismic(seismic), normalizer.velocity(velocity)))
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
     first, second = (filter_normalized_direction(loaded.model, generator) for _ in range(2))
-    alphas = np.linspace(-cfg.range, cfg.range, cfg.points_1d)
-    grid = np.linspace(-cfg.range, cfg.range, cfg.points_2d)
+    alphas = np.linspace(-settings.range, settings.range, settings.points_1d)
+    grid = np.linspace(-settings.range, settings.range, settings.points_2d)
     line = loss_surface(loaded.model, batches, criterion, [first], [alphas])
     surface = loss_surface(loaded.model, batches, criterion, [first, second], [grid, grid])
     name = trained.model._target_.rsplit(".", 1)[-1]
@@ -51,7 +52,7 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     for key, image in images.items():
         Image.fromarray(image).save(run_dir / f"{key.split('/')[1]}.png")
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(settings.checkpoint),
         "samples": count,
         "loss_at_minimum": float(line[len(alphas) // 2]) if len(alphas) % 2 else None,
         "alphas": alphas.tolist(),
@@ -61,14 +62,14 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     }
     write_json(run_dir / "landscape.json", result)
     logger = build_logger(
-        OmegaConf.merge(trained, {"logger": cfg.logger}), run_dir, "loss_landscape", local_images=False
+        OmegaConf.merge(trained, {"logger": settings.config.logger}), run_dir, "loss_landscape", local_images=False
     )
     logger.log_images(images, step=0)
     logger.log_summary({"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())})
     logger.finish("completed")
     log.info(
         "loss landscape of %s on %d samples: %s",
-        cfg.checkpoint,
+        settings.checkpoint,
         count,
         ", ".join(str(run_dir / f"{k.split('/')[1]}.png") for k in images),
     )

@@ -45,12 +45,12 @@ log = logging.getLogger(__name__)
 STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
 
 
-def baseline_start(cfg: RefineTaskSettings, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
+def baseline_start(task: RefineTaskSettings, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
     """The 1-D start: linear in depth from ``baseline.top_ms`` to ``baseline.bottom_ms``; by default the family's
     measured top- and bottom-row medians (CurveFault-A: 1924 -> 4038 m/s), else the velocity range's ends."""
     targets = TARGETS.get(family, {})
-    top = cfg.baseline.top_ms or getattr(targets.get("top_row_velocity.median"), "measured", normalizer.vel_min)
-    bottom = cfg.baseline.bottom_ms or getattr(
+    top = task.baseline.top_ms or getattr(targets.get("top_row_velocity.median"), "measured", normalizer.vel_min)
+    bottom = task.baseline.bottom_ms or getattr(
         targets.get("bottom_row_velocity.median"), "measured", normalizer.vel_max
     )
     if not normalizer.vel_min <= top <= bottom <= normalizer.vel_max:
@@ -187,7 +187,7 @@ def _curve_picture(runs: dict[str, dict[str, Any]]) -> np.ndarray:
 
 
 def _write_outputs(
-    cfg: RefineTaskSettings, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
+    task: RefineTaskSettings, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
 ) -> dict[str, Any]:
     """Velocity files, pictures, metrics.json and the W&B run; the table in the log."""
     _write_velocity(run_dir / "network.npy", maps.predicted)
@@ -195,7 +195,7 @@ def _write_outputs(
         _write_velocity(run_dir / f"refined_{name}.npy", run["refined"])
     norm = loaded.normalizer
     images = {"refine/curves": _curve_picture(runs)}
-    for index in range(min(cfg.pictures, len(maps.truth))):
+    for index in range(min(task.pictures, len(maps.truth))):
         for name, run in runs.items():
             maps_of_sample = (maps.truth, run["start"], run["refined"])
             images[f"refine/{name}_sample{index}"] = render_refinement(
@@ -209,11 +209,11 @@ def _write_outputs(
         name: {key: run[key].mean(dim=1).tolist() for key in ("misfit", "mae", "ssim")} for name, run in runs.items()
     }
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(task.checkpoint),
         "data": loaded.data_cfg.family,
-        "split": cfg.split,
+        "split": task.split,
         "samples": len(maps.truth),
-        "iterations": cfg.iterations,
+        "iterations": task.iterations,
         "device": str(loaded.device),
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
@@ -222,14 +222,14 @@ def _write_outputs(
     }
     write_json(run_dir / "metrics.json", result)
     logger = build_logger(
-        OmegaConf.merge(loaded.config, {"logger": cfg.config.logger}), run_dir, "refine", local_images=False
+        OmegaConf.merge(loaded.config, {"logger": task.config.logger}), run_dir, "refine", local_images=False
     )
-    for iteration in range(cfg.iterations + 1):
+    for iteration in range(task.iterations + 1):
         logger.log_metrics(
             {f"refine/{name}/{key}": values[iteration] for name, c in curves.items() for key, values in c.items()},
             step=iteration,
         )
-    logger.log_images(images, step=cfg.iterations)
+    logger.log_images(images, step=task.iterations)
     logger.log_summary({f"table/{row['model']}/{key}": row[key] for row in rows for key in row if key != "model"})
     logger.finish("completed")
     for line in _table_lines(rows):
@@ -237,17 +237,17 @@ def _write_outputs(
     return result
 
 
-def run_refine(cfg: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
-    """The refine task (module docstring); ``cfg`` is also the refinement's settings."""
-    loaded = load_trained(cfg.config)
+def run_refine(task: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
+    """The refine task (module docstring); ``task`` is also the refinement's settings."""
+    loaded = load_trained(task.config)
     norm = loaded.normalizer
-    maps = predictions_of(loaded, cfg.samples)
+    maps = predictions_of(loaded, task.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
-    log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
-    starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}
+    log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, task.split, task.iterations)
+    starts = {"network": maps.predicted, "1d": baseline_start(task, family, count, norm)}
     device, runs = propagation_device(loaded.device), {}
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(name, start, maps, cfg, cfg.batch_size, device, norm)}
+        runs[name] = {"start": start, **_run_start(name, start, maps, task, task.batch_size, device, norm)}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
@@ -256,6 +256,6 @@ def run_refine(cfg: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
             runs[name]["seconds_per_iteration_per_sample"],
             device,
         )
-    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, cfg.batch_size, device)[1]  # the operator's floor
+    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, task.batch_size, device)[1]  # the operator's floor
     rows = _table(runs, truth_misfit, norm.ms_per_unit)
-    return _write_outputs(cfg, Path(run_dir), loaded, maps, runs, rows)
+    return _write_outputs(task, Path(run_dir), loaded, maps, runs, rows)

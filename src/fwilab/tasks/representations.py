@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from PIL import Image
 from torch import nn
 
+from fwilab.config.tasks import CompareRepresentationsSettings
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
 from fwilab.errors import ConfigError
@@ -166,27 +167,27 @@ def table_rows(matrix: CKAMatrix) -> list[list[Any]]:
     ]
 
 
-def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
+def compare_and_log(settings: CompareRepresentationsSettings, run_dir: Path) -> Path:
     """The compare_representations.py task: the files in ``run_dir``, and a W&B run with the table and heat map."""
-    matrix = compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device)
-    if cfg.logger.backend == "wandb":
-        _log_to_wandb(matrix, cfg, run_dir)
+    matrix = compare_representations(settings.a, settings.b, run_dir, settings.samples, settings.split, settings.device)
+    if settings.logger.backend == "wandb":
+        _log_to_wandb(matrix, settings, run_dir)
     return run_dir / "cka.png"
 
 
-def _log_to_wandb(matrix: CKAMatrix, cfg: DictConfig, run_dir: Path) -> None:
+def _log_to_wandb(matrix: CKAMatrix, settings: CompareRepresentationsSettings, run_dir: Path) -> None:
     import wandb  # a second to import: only when a W&B run is asked for
 
     from fwilab.logging.wandb_run import init_wandb_run
 
     try:
         run = init_wandb_run(
-            cfg.logger,
+            settings.config.logger,
             run_dir,
             "compare_representations",
             name=f"CKA {matrix.name_a} vs {matrix.name_b}",
-            group=cfg.logger.get("group"),
-            config={"a": str(cfg.a), "b": str(cfg.b), "samples": matrix.samples, "split": cfg.split},
+            group=settings.logger.group,
+            config={"a": str(settings.a), "b": str(settings.b), "samples": matrix.samples, "split": settings.split},
         )
     except Exception as error:  # no network or a broken install: the files are written already
         log.warning("W&B did not start (%s); the CKA files are in %s", str(error).splitlines()[0], run_dir)

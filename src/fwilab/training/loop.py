@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from fwilab.config.tasks import TrainSettings
+from fwilab.config.tasks import TrainSettings, check_snapshots_in_parallel
 from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
 from fwilab.metric_registry import format_validation
@@ -57,7 +57,9 @@ def _resolved(settings: TrainSettings, context: DistributedContext) -> TrainSett
     """``settings`` with what ``trainer.distributed=auto`` became: config.yaml and the checks see the real run."""
     config = copy.deepcopy(settings.config)  # the caller's config stays as given
     config.trainer.distributed = context.active
-    return replace(settings, trainer=replace(settings.trainer, distributed=context.active), config=config)
+    resolved = replace(settings, trainer=replace(settings.trainer, distributed=context.active), config=config)
+    check_snapshots_in_parallel(resolved)
+    return resolved
 
 
 def _train(settings: TrainSettings, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
