@@ -28,7 +28,9 @@ def checkpoint(tiny_dataset, tmp_path_factory):
 
 
 def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoint, tmp_path):
-    result = evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), tmp_path
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["physics_samples"] == 2 and len(saved["data_misfit_per_sample"]) == 2
     assert saved["data_misfit_truth_mean"] < 1e-5  # fwilab's own data: the operator's floor
@@ -41,7 +43,7 @@ def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoin
 
 def test_evaluate_is_a_wandb_run_with_its_scores_and_data_fit_pictures(checkpoint, tmp_path):
     cfg = task_config("evaluate", checkpoint, logger="wandb", physics={"samples": 1})
-    result = evaluate_checkpoint(cfg, tmp_path)
+    result = evaluate_checkpoint(read_settings(cfg, EvaluateSettings), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
     records = wandb_records(tmp_path)
     assert [r["run"]["job_type"] for r in records if r["type"] == "run"] == ["evaluate"]
@@ -60,12 +62,16 @@ def test_a_validation_with_physics_reports_the_misfit_evaluate_measures_on_its_c
     gets for the best checkpoint on the same samples."""
     record = json.loads((checkpoint.parent.parent / "metrics.json").read_text())
     assert all(0 < validation["data_misfit"] < 10 for validation in record["val_history"])
-    result = evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), tmp_path
+    )
     assert result["data_misfit_mean"] == pytest.approx(record["best"]["data_misfit"], rel=1e-4)
 
 
 def test_evaluate_without_physics_writes_no_misfit(checkpoint, tmp_path):
-    assert "data_misfit_mean" not in evaluate_checkpoint(evaluate_config(checkpoint), tmp_path)
+    assert "data_misfit_mean" not in evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint), EvaluateSettings), tmp_path
+    )
 
 
 def test_a_bad_physics_value_is_refused_before_the_checkpoint_is_read(tmp_path):

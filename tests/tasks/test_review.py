@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 import pytest
 import yaml
 
-from fwilab.config.tasks import RefineTaskSettings, read_settings
+from fwilab.config.tasks import EvaluateSettings, RefineTaskSettings, read_settings
 from fwilab.experiments.review import curves_svg, write_review
 from fwilab.experiments.summary import Job
 from fwilab.tasks.evaluate import evaluate_checkpoint
@@ -250,7 +250,9 @@ def physics_runs(tiny_dataset, tmp_path_factory):
         folder / "0",
     )
     checkpoint = folder / "0" / "checkpoints" / "best.pt"
-    evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), folder / "1")
+    evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), folder / "1"
+    )
     run_refine(
         read_settings(refine_config(checkpoint, samples=2, iterations=1, batch_size=2, pictures=1), RefineTaskSettings),
         folder / "2",

@@ -12,8 +12,8 @@ from fwilab.tasks.evaluate import evaluate_checkpoint
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    read_settings(cfg, EvaluateSettings)  # before the checkpoint or any data is read
-    return evaluate_checkpoint(cfg, run_dir())
+    settings = read_settings(cfg, EvaluateSettings)  # before the checkpoint or any data is read
+    return evaluate_checkpoint(settings, run_dir())
 
 
 if __name__ == "__main__":

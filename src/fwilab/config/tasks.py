@@ -7,7 +7,7 @@ A task's value also holds the composed config it was read from (``config``): wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, TypeVar
 
 from omegaconf import DictConfig
@@ -58,8 +58,7 @@ class TaskSettings:
 def read_settings(cfg: DictConfig, schema: type[Task]) -> Task:
     """Every setting of a task's config (``schema``: its dataclass) as its frozen value, before any data or
     checkpoint is read: one ``ConfigError`` naming the key and the value."""
-    value = read_group("", cfg, schema)
-    return type(value)(**{**vars(value), "config": cfg})
+    return replace(read_group("", cfg, schema), config=cfg)
 
 
 def _data(key: str, node: DictConfig) -> DataSettings:

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from fwilab.config.groups import DataSettings, read_data
+from fwilab.config.tasks import EvaluateSettings
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.data.synthetic.forward import propagation_device
@@ -153,39 +154,40 @@ def score_data_fit(
     return scores, pictures
 
 
-def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data),
-    and with ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
-    loaded = load_trained(cfg)
+def evaluate_checkpoint(settings: EvaluateSettings, run_dir: str | Path) -> dict[str, Any]:
+    """MAE / MSE / RMSE / SSIM of ``checkpoint`` on ``split`` of ``data`` (default: its training data), and with
+    ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
+    loaded = load_trained(settings.config)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
-    batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
+    batch_size = settings.batch_size or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
     metrics = evaluate(
         model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device, show_progress=True
     )
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(settings.checkpoint),
         "data": data_cfg.family,
-        "split": cfg.split,
+        "split": settings.split,
         "samples": len(dataset),
         "step": loaded.step,
         **metrics,
     }
     log.info(
         "%s on %s/%s (%d samples): %s",
-        cfg.checkpoint,
+        settings.checkpoint,
         data_cfg.family,
-        cfg.split,
+        settings.split,
         len(dataset),
         format_metrics(metrics, (("mae", "mae_ms"), ("mse",), ("rmse", "rmse_ms"), ("ssim",)), separator="  "),
     )
     pictures = {}
-    if cfg.physics.samples > 0:
-        scores, pictures = score_data_fit(loaded, cfg.physics.samples, cfg.physics.batch_size, Path(run_dir))
+    physics = settings.physics
+    if physics.samples > 0:
+        scores, pictures = score_data_fit(loaded, physics.samples, physics.batch_size, Path(run_dir))
         result.update(scores)
     result["status"] = "completed"
     write_json(Path(run_dir) / "metrics.json", result)
     logger = build_logger(
-        OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "evaluate", local_images=False
+        OmegaConf.merge(loaded.config, {"logger": settings.config.logger}), run_dir, "evaluate", local_images=False
     )
     logger.log_images(pictures, step=loaded.step)
     logger.log_summary({key: value for key, value in result.items() if isinstance(value, (int, float, str))})

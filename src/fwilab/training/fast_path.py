@@ -22,7 +22,7 @@ from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.device import available_cores
 from fwilab.training.batches import split_fits_on_device
 
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # of each of config PRECISIONS
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # per fwilab.config.groups.PRECISIONS
 MAX_AUTO_WORKERS = 8
 
 

@@ -1,6 +1,6 @@
-"""What a training run is built from, before its first step: settings checked, data, model, optimizer, the run
-directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a complete ``Run``;
-``fwilab.training.loop`` steps it.
+"""What a training run is built from, before its first step: its checked settings (``check_train``), data, model,
+optimizer, the run directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a
+complete ``Run``; ``fwilab.training.loop`` steps it.
 
 A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, step, random
 states), the record so far and a fingerprint of what the run depends on; the data order is a

@@ -6,6 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from fwilab.config.tasks import EvaluateSettings, read_settings
 from fwilab.errors import ConfigError
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
@@ -69,7 +70,10 @@ def test_each_step_logs_validates_checkpoints_and_snapshots_on_its_own_schedule(
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
     run_dir, record = trained_run
-    result = evaluate_checkpoint(task_config("evaluate", run_dir / "checkpoints" / "last.pt", batch_size=3), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(task_config("evaluate", run_dir / "checkpoints" / "last.pt", batch_size=3), EvaluateSettings),
+        tmp_path,
+    )
     for key in ("mae", "mse", "rmse", "ssim"):
         assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
     assert result["samples"] == 8 and json.loads((tmp_path / "metrics.json").read_text())["mae"] == result["mae"]
@@ -93,7 +97,7 @@ def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp
     )
     cfg = task_config("evaluate", tmp_path / "run" / "checkpoints" / "best.pt")
     with caplog.at_level("INFO"):
-        result = evaluate_checkpoint(cfg, tmp_path / "eval")
+        result = evaluate_checkpoint(read_settings(cfg, EvaluateSettings), tmp_path / "eval")
     assert result["samples"] == 5 and result["step"] == record["best"]["step"]
     for key in ("mae", "mse", "rmse", "ssim", "mae_ms"):
         assert result[key] == pytest.approx(record["best"][key], abs=1e-6)
@@ -120,10 +124,14 @@ def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(
     data = dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0)
     with caplog.at_level("INFO"):
         kept = evaluate_checkpoint(
-            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data), tmp_path / "a"
+            read_settings(task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data), EvaluateSettings),
+            tmp_path / "a",
         )
         own = evaluate_checkpoint(
-            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data, normalization="data"),
+            read_settings(
+                task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data, normalization="data"),
+                EvaluateSettings,
+            ),
             tmp_path / "b",
         )
     assert "normalizing with the constants the model was trained with" in caplog.text

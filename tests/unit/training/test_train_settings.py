@@ -1,4 +1,4 @@
-"""check_train: train.yaml's value and what the model it builds rules out; train() takes nothing unchecked."""
+"""check_train: train.yaml's value and what the model it builds rules out; train() takes nothing else."""
 
 import pytest
 
