@@ -11,11 +11,13 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from fwilab.config.groups import read_data
 from fwilab.data.build import build_data
 from fwilab.models import InversionNet, ReconstructionNet
 from fwilab.training.batches import LoaderBatches, ResidentBatches
 from fwilab.training.loop import train
 from fwilab.training.sampler import ResumableShuffleSampler
+from fwilab.training.train_settings import check_train
 from helpers import tiny_train_config
 
 pytestmark = [
@@ -32,7 +34,7 @@ def gpu_config(data_root, *overrides):
 
 
 def test_prefetched_loader_batches_equal_resident_batches_bitwise(tiny_dataset):
-    data = build_data(gpu_config(tiny_dataset).data)
+    data = build_data(read_data(gpu_config(tiny_dataset).data))
     sampler = ResumableShuffleSampler(len(data.train), batch_size=4, seed=1)
     loader = LoaderBatches(
         data.train, ResumableShuffleSampler(len(data.train), batch_size=4, seed=1), num_workers=2, device=CUDA
@@ -51,7 +53,9 @@ def test_prefetched_loader_batches_equal_resident_batches_bitwise(tiny_dataset):
 def test_fused_adamw_with_bf16_autocast_lowers_the_loss(tiny_dataset, tmp_path, caplog):
     with caplog.at_level("INFO"):
         record = train(
-            gpu_config(tiny_dataset, "trainer.max_steps=24", "lr=2e-3", "trainer.compile=false", "diagnostics=off"),
+            check_train(
+                gpu_config(tiny_dataset, "trainer.max_steps=24", "lr=2e-3", "trainer.compile=false", "diagnostics=off")
+            ),
             tmp_path,
         )
     losses = [loss for _, loss in record["train_loss"]]
@@ -74,7 +78,10 @@ def test_compiled_model_matches_eager_within_bf16_tolerance(build):
 
 def test_snapshots_work_with_compile_on(tiny_dataset, tmp_path):
     record = train(
-        gpu_config(tiny_dataset, "trainer.max_steps=4", "trainer.compile=true", "diagnostics.every_n_steps=2"), tmp_path
+        check_train(
+            gpu_config(tiny_dataset, "trainer.max_steps=4", "trainer.compile=true", "diagnostics.every_n_steps=2")
+        ),
+        tmp_path,
     )
     assert record["status"] == "completed" and list((tmp_path / "activations" / "step_000002").glob("*_pca_rgb.png"))
 
@@ -89,12 +96,12 @@ def test_preempted_gpu_run_resumes_with_cuda_random_state(tiny_dataset, tmp_path
         "trainer.cudnn_benchmark=false",
         "diagnostics=off",
     ]
-    straight = train(gpu_config(tiny_dataset, *overrides), tmp_path / "straight")
+    straight = train(check_train(gpu_config(tiny_dataset, *overrides)), tmp_path / "straight")
     cfg = gpu_config(tiny_dataset, *overrides)
     with open_dict(cfg):
         cfg.loss = {"_target_": "helpers.faults.PreemptedAtCall", "call": 4}
-    assert train(cfg, tmp_path / "resumed")["status"] == "preempted"
-    resumed = train(gpu_config(tiny_dataset, *overrides), tmp_path / "resumed")
+    assert train(check_train(cfg), tmp_path / "resumed")["status"] == "preempted"
+    resumed = train(check_train(gpu_config(tiny_dataset, *overrides)), tmp_path / "resumed")
     assert resumed["status"] == straight["status"] == "completed"
     saved = torch.load(tmp_path / "resumed" / "checkpoints" / "step_00000004.pt", weights_only=True)
     assert len(saved["rng"]["cuda"]) == torch.cuda.device_count()

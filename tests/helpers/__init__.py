@@ -11,8 +11,10 @@ from pathlib import Path
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from fwilab.settings import check_train
+from fwilab.config.checks import read_group
+from fwilab.config.groups import RefineSettings
 from fwilab.tasks.train import train_task
+from fwilab.training.train_settings import check_train
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = Path(str(resources.files("fwilab.conf")))  # where the product reads its configs (the package)
@@ -55,9 +57,8 @@ def task_config(task: str, checkpoint, logger: str = "none", **overrides) -> Dic
 
 
 def train_as_the_command_does(cfg: DictConfig, run_dir) -> dict:
-    """fwilab-train's order: the settings (fwilab.settings), then the run, which checks what needs the data."""
-    check_train(cfg)
-    return train_task(cfg, run_dir)
+    """fwilab-train's order: the settings (check_train), then the run, which checks what needs the data."""
+    return train_task(check_train(cfg), run_dir)
 
 
 def tiny_data_args(root: Path) -> list[str]:
@@ -91,6 +92,11 @@ def wandb_records(run_dir: Path, wandb_file: Path | None = None) -> list[dict]:
 def evaluate_config(checkpoint, **physics) -> DictConfig:
     """The evaluate task's config for ``checkpoint`` with ``physics`` (the data-domain scoring) set."""
     return task_config("evaluate", checkpoint, physics=physics)
+
+
+def refine_settings(**changes) -> RefineSettings:
+    """refine.yaml's refinement settings (its defaults) with ``changes``, read as the refine task reads them."""
+    return read_group("", OmegaConf.merge(OmegaConf.load(CONF / "refine.yaml"), changes), RefineSettings, closed=False)
 
 
 def refine_config(checkpoint, **overrides) -> DictConfig:

@@ -11,11 +11,11 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1, "gaussian": 1,
-    "models": 2, "tracking": 2, "physics": 2,  # physics: the forward operator, the data misfit and FWI
-    "data": 3,  # the generator propagates with physics' operator
-    "diagnostics": 4, "resolvers": 4,
-    "training": 5, "experiments": 5,
-    "settings": 6,  # the declared config groups and their checks: they name what training accepts
+    "config": 2,  # the settings as checked values and their allowed values: below every component that receives them
+    "models": 3, "tracking": 3, "physics": 3,  # physics: the forward operator, the data misfit and FWI
+    "data": 4,  # the generator propagates with physics' operator
+    "diagnostics": 5, "resolvers": 5,
+    "training": 6, "experiments": 6,
     "benchmarking": 7, "tasks": 7,
     "cli": 8,
     "commands": 9,  # the installed commands (and scripts/*.py) on top of everything

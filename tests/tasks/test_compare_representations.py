@@ -11,6 +11,7 @@ from PIL import Image
 from fwilab.errors import ConfigError
 from fwilab.tasks.representations import compare_representations
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import run_script, tiny_train_config, wandb_records
 from helpers.references import hsic_cka
 
@@ -29,7 +30,7 @@ def two_runs(tiny_dataset, tmp_path_factory):
             "diagnostics=off",
             "logger=none",
         )
-        train(cfg, run_dir)
+        train(check_train(cfg), run_dir)
         runs[model] = run_dir
     return runs
 

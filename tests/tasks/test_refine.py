@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fwilab.config.tasks import EvaluateSettings, RefineTaskSettings, read_settings
 from fwilab.data.openfwi import read_velocity_file
 from fwilab.errors import ConfigError
-from fwilab.settings import EvaluateSettings, check_refine, check_settings
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.tasks.refine import run_refine
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import ROOT, evaluate_config, refine_config, task_config, tiny_train_config, wandb_records
 
 
@@ -22,12 +23,14 @@ from helpers import ROOT, evaluate_config, refine_config, task_config, tiny_trai
 def checkpoint(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     overrides = ("trainer.max_steps=4", "logger=none", "diagnostics=off", "physics.samples=2")
-    train(tiny_train_config(tiny_dataset, *overrides), run_dir)
+    train(check_train(tiny_train_config(tiny_dataset, *overrides)), run_dir)
     return run_dir / "checkpoints" / "best.pt"
 
 
 def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoint, tmp_path):
-    result = evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), tmp_path
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["physics_samples"] == 2 and len(saved["data_misfit_per_sample"]) == 2
     assert saved["data_misfit_truth_mean"] < 1e-5  # fwilab's own data: the operator's floor
@@ -40,7 +43,7 @@ def test_evaluate_reports_the_data_misfit_of_predictions_and_the_floor(checkpoin
 
 def test_evaluate_is_a_wandb_run_with_its_scores_and_data_fit_pictures(checkpoint, tmp_path):
     cfg = task_config("evaluate", checkpoint, logger="wandb", physics={"samples": 1})
-    result = evaluate_checkpoint(cfg, tmp_path)
+    result = evaluate_checkpoint(read_settings(cfg, EvaluateSettings), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
     records = wandb_records(tmp_path)
     assert [r["run"]["job_type"] for r in records if r["type"] == "run"] == ["evaluate"]
@@ -59,21 +62,28 @@ def test_a_validation_with_physics_reports_the_misfit_evaluate_measures_on_its_c
     gets for the best checkpoint on the same samples."""
     record = json.loads((checkpoint.parent.parent / "metrics.json").read_text())
     assert all(0 < validation["data_misfit"] < 10 for validation in record["val_history"])
-    result = evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), tmp_path
+    )
     assert result["data_misfit_mean"] == pytest.approx(record["best"]["data_misfit"], rel=1e-4)
 
 
 def test_evaluate_without_physics_writes_no_misfit(checkpoint, tmp_path):
-    assert "data_misfit_mean" not in evaluate_checkpoint(evaluate_config(checkpoint), tmp_path)
+    assert "data_misfit_mean" not in evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint), EvaluateSettings), tmp_path
+    )
 
 
 def test_a_bad_physics_value_is_refused_before_the_checkpoint_is_read(tmp_path):
     with pytest.raises(ConfigError, match=r"physics.samples=-1 must be a whole number of at least 0"):
-        check_settings(evaluate_config(tmp_path / "missing.pt", samples=-1), EvaluateSettings)
+        read_settings(evaluate_config(tmp_path / "missing.pt", samples=-1), EvaluateSettings)
 
 
 def test_refine_writes_maps_table_curves_and_pictures(checkpoint, tmp_path):
-    result = run_refine(refine_config(checkpoint, samples=2, iterations=2, batch_size=1, pictures=1), tmp_path)
+    result = run_refine(
+        read_settings(refine_config(checkpoint, samples=2, iterations=2, batch_size=1, pictures=1), RefineTaskSettings),
+        tmp_path,
+    )
     for name in ("network", "refined_network", "refined_1d"):
         maps = read_velocity_file(tmp_path / f"{name}.npy")
         assert maps.shape == (2, 1, 70, 70) and maps.dtype == np.float32
@@ -111,14 +121,14 @@ def test_refine_writes_maps_table_curves_and_pictures(checkpoint, tmp_path):
 )
 def test_refine_refuses_bad_settings_before_reading_the_checkpoint(tmp_path, override, match):
     with pytest.raises(ConfigError, match=match):
-        check_refine(refine_config(tmp_path / "missing.pt", **override))
+        read_settings(refine_config(tmp_path / "missing.pt", **override), RefineTaskSettings)
 
 
 def test_refine_refuses_a_velocity_range_the_operator_cannot_step(checkpoint, tiny_dataset, tmp_path):
     data = dict(tiny_train_config(tiny_dataset).data, vel_max=5000.0)
     cfg = refine_config(checkpoint, data=data, normalization="data")
     with pytest.raises(ConfigError, match="steps stably"):
-        run_refine(cfg, tmp_path)
+        run_refine(read_settings(cfg, RefineTaskSettings), tmp_path)
 
 
 @pytest.mark.slow

@@ -13,11 +13,13 @@ from html.parser import HTMLParser
 import pytest
 import yaml
 
+from fwilab.config.tasks import EvaluateSettings, RefineTaskSettings, read_settings
 from fwilab.experiments.review import curves_svg, write_review
 from fwilab.experiments.summary import Job
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.tasks.refine import run_refine
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import ROOT, TINY_MODEL, evaluate_config, refine_config, tiny_data_args, tiny_train_config
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -243,10 +245,18 @@ def physics_runs(tiny_dataset, tmp_path_factory):
     """A folder of three Hydra-like job directories: a training run, an evaluate run of its checkpoint with
     physics.samples=2, and a refine run of it."""
     folder = tmp_path_factory.mktemp("physics")
-    train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off"), folder / "0")
+    train(
+        check_train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off")),
+        folder / "0",
+    )
     checkpoint = folder / "0" / "checkpoints" / "best.pt"
-    evaluate_checkpoint(evaluate_config(checkpoint, samples=2, batch_size=2), folder / "1")
-    run_refine(refine_config(checkpoint, samples=2, iterations=1, batch_size=2, pictures=1), folder / "2")
+    evaluate_checkpoint(
+        read_settings(evaluate_config(checkpoint, samples=2, batch_size=2), EvaluateSettings), folder / "1"
+    )
+    run_refine(
+        read_settings(refine_config(checkpoint, samples=2, iterations=1, batch_size=2, pictures=1), RefineTaskSettings),
+        folder / "2",
+    )
     for job, overrides in (
         ("0", ["trainer.max_steps=4"]),
         ("1", [f"checkpoint={checkpoint}"]),

@@ -11,7 +11,7 @@ from fwilab.commands.train import main as train_command
 from fwilab.data.synthetic import GENERATOR_VERSION
 from fwilab.models import InversionNet, ReconstructionNet
 from fwilab.models.build import build_model
-from fwilab.settings import check_train
+from fwilab.training.train_settings import check_train
 from helpers import CONF, compose_train
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 
 
 def loop_throughput(
@@ -39,7 +40,7 @@ def loop_throughput(
         cfg.logger = {"backend": "none"}
         cfg.diagnostics.enabled = snapshot_every is not None
         cfg.diagnostics.every_n_steps = snapshot_every or 0
-    record = train(cfg, run_dir)
+    record = train(check_train(cfg), run_dir)
     steady = [rate for step, rate in record["train_throughput"] if step > warmup]
     return {
         "samples_per_s": statistics.fmean(steady),

@@ -17,11 +17,12 @@ from fwilab.benchmarking.measure import memory_peaks
 from fwilab.benchmarking.project_loop import loop_throughput, snapshot_overhead
 from fwilab.benchmarking.random_split import write_random_split
 from fwilab.benchmarking.reference import reference_throughput
+from fwilab.config.checks import read_group
+from fwilab.config.groups import TrainerSettings
 from fwilab.data_contract import SEISMIC_SHAPE
 from fwilab.device import resolve_device
 from fwilab.models.flops import forward_flops
 from fwilab.physics.forward import import_deepwave
-from fwilab.settings import TrainerSettings, check_group
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,9 @@ def _report_header(cfg: DictConfig, train_cfg: DictConfig, device: torch.device,
 
 def check_configurations(cfg: DictConfig, trainer: DictConfig) -> None:
     """The trainer settings and each configuration's, before any data is written or generated."""
-    check_group("trainer", trainer, TrainerSettings)
+    read_group("trainer", trainer, TrainerSettings)
     for name, overrides in cfg.configurations.items():
-        check_group(f"benchmark.configurations.{name}", overrides, TrainerSettings, required=False)
+        read_group(f"benchmark.configurations.{name}", overrides, TrainerSettings, required=False)
 
 
 def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dict[str, Any]:

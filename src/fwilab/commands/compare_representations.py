@@ -6,15 +6,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import CompareRepresentationsSettings, check_settings
+from fwilab.config.tasks import CompareRepresentationsSettings, read_settings
 from fwilab.tasks.representations import compare_and_log
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="compare_representations")
 @hydra_task
 def main(cfg: DictConfig) -> str:
-    check_settings(cfg, CompareRepresentationsSettings)  # before any file is read or written
-    return str(compare_and_log(cfg, run_dir()))
+    settings = read_settings(cfg, CompareRepresentationsSettings)  # before any file is read or written
+    return str(compare_and_log(settings, run_dir()))
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import EvaluateSettings, check_settings
+from fwilab.config.tasks import EvaluateSettings, read_settings
 from fwilab.tasks.evaluate import evaluate_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    check_settings(cfg, EvaluateSettings)  # before the checkpoint or any data is read
-    return evaluate_checkpoint(cfg, run_dir())
+    settings = read_settings(cfg, EvaluateSettings)  # before the checkpoint or any data is read
+    return evaluate_checkpoint(settings, run_dir())
 
 
 if __name__ == "__main__":

@@ -5,15 +5,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import ExportSettings, check_settings
+from fwilab.config.tasks import ExportSettings, read_settings
 from fwilab.tasks.export_openfwi import export_openfwi_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export_openfwi")
 @hydra_task
 def main(cfg: DictConfig) -> str:
-    check_settings(cfg, ExportSettings)  # before any file is read or written
-    return str(export_openfwi_checkpoint(cfg))
+    settings = read_settings(cfg, ExportSettings)  # before any file is read or written
+    return str(export_openfwi_checkpoint(settings))
 
 
 if __name__ == "__main__":

@@ -6,15 +6,14 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import GenerateSettings, check_settings
+from fwilab.config.tasks import GenerateSettings, read_settings
 from fwilab.tasks.generate import generate_from_config
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate_data")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    check_settings(cfg, GenerateSettings)  # before any file is read or written
-    return generate_from_config(cfg)
+    return generate_from_config(read_settings(cfg, GenerateSettings))  # checked before any file is read or written
 
 
 if __name__ == "__main__":

@@ -6,15 +6,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import LandscapeSettings, check_settings
+from fwilab.config.tasks import LandscapeSettings, read_settings
 from fwilab.tasks.landscape import run_loss_landscape
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="loss_landscape")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    check_settings(cfg, LandscapeSettings)  # before the checkpoint or any data is read
-    return run_loss_landscape(cfg, run_dir())
+    settings = read_settings(cfg, LandscapeSettings)  # before the checkpoint or any data is read
+    return run_loss_landscape(settings, run_dir())
 
 
 if __name__ == "__main__":

@@ -6,15 +6,14 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import check_refine
+from fwilab.config.tasks import RefineTaskSettings, read_settings
 from fwilab.tasks.refine import run_refine
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="refine")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    check_refine(cfg)  # before the checkpoint or any data is read
-    return run_refine(cfg, run_dir())
+    return run_refine(read_settings(cfg, RefineTaskSettings), run_dir())  # checked before the checkpoint is read
 
 
 if __name__ == "__main__":

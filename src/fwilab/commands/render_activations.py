@@ -6,15 +6,15 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import RenderSettings, check_settings
+from fwilab.config.tasks import RenderSettings, read_settings
 from fwilab.tasks.render import render_checkpoint_sample
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="render_activations")
 @hydra_task
 def main(cfg: DictConfig) -> str:
-    check_settings(cfg, RenderSettings)  # before the checkpoint or any data is read
-    return str(render_checkpoint_sample(cfg, run_dir()))
+    settings = read_settings(cfg, RenderSettings)  # before the checkpoint or any data is read
+    return str(render_checkpoint_sample(settings, run_dir()))
 
 
 if __name__ == "__main__":

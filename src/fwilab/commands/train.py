@@ -5,15 +5,14 @@ from omegaconf import DictConfig
 
 from fwilab.cli import hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
-from fwilab.settings import check_train
 from fwilab.tasks.train import train_task
+from fwilab.training.train_settings import check_train
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @hydra_task
 def main(cfg: DictConfig) -> dict | float:
-    check_train(cfg)  # before any data is read or generated
-    return train_task(cfg, run_dir())
+    return train_task(check_train(cfg), run_dir())  # checked before any data is read or generated
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from fwilab.data.check import check_data, check_policy
+from fwilab.config.groups import DataSettings
+from fwilab.data.check import check_data
 from fwilab.data.openfwi import FilePair, OfficialLayout, OpenFWIDataset, official_pairs, read_split_file
 from fwilab.data.synthetic.generate import GenerationPlan, ensure_dataset
 from fwilab.data.transforms import Normalizer
@@ -36,10 +35,10 @@ class DataBundle:
     normalizer: Normalizer
 
 
-def prepare_root(cfg: DictConfig) -> Path:
+def prepare_root(cfg: DataSettings) -> Path:
     """The data root, generating the synthetic data set there first when the config describes one."""
-    root = Path(str(cfg.root)).expanduser()
-    if cfg.get("synthetic"):
+    root = Path(cfg.root).expanduser()
+    if cfg.synthetic is not None:
         synthetic = cfg.synthetic
         plan = GenerationPlan(
             family=synthetic.family,
@@ -62,12 +61,12 @@ def _metadata(root: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def normalizer_for(cfg: DictConfig, root: Path) -> Normalizer:
+def normalizer_for(cfg: DataSettings, root: Path) -> Normalizer:
     """Normalization constants from the config, or from the data set's metadata.json where the config leaves them null."""
     metadata = _metadata(root)
     values = {}
     for key in ("data_min", "data_max", "vel_min", "vel_max"):
-        value = cfg.get(key)
+        value = getattr(cfg, key)
         if value is None:
             value = metadata.get(key)
         if value is None:
@@ -78,51 +77,47 @@ def normalizer_for(cfg: DictConfig, root: Path) -> Normalizer:
     return Normalizer(**values)
 
 
-def split_pairs(cfg: DictConfig, root: Path, split: str) -> list[FilePair]:
+def split_pairs(cfg: DataSettings, root: Path, split: str) -> list[FilePair]:
     """File pairs of ``split`` ('train' or 'val')."""
     if split not in SPLITS:
         raise ConfigError(f"split={split!r} is not one of {SPLITS}")
-    split_file = cfg.get(f"{split}_split")
+    split_file = getattr(cfg, f"{split}_split")
     if split_file:
-        path = Path(str(split_file)).expanduser()
+        path = Path(split_file).expanduser()
         return read_split_file(path if path.is_absolute() else root / path, root)
-    layout = cfg.get("layout")
+    layout = cfg.layout
     if not layout:
         raise ConfigError(f"data.{split}_split or data.layout must say where the {split} files are")
     return official_pairs(root, layout_from_config(layout), split)
 
 
-def layout_from_config(layout: DictConfig) -> OfficialLayout:
+def layout_from_config(layout: dict[str, Any]) -> OfficialLayout:
     """``data.layout`` (a file in conf/data/layout/) as an OfficialLayout."""
-    values = {
-        key: tuple(value) if isinstance(value, list) else value
-        for key, value in OmegaConf.to_container(layout, resolve=True).items()
-    }
+    values = {key: tuple(value) if isinstance(value, list) else value for key, value in layout.items()}
     try:
         return OfficialLayout(**values)
     except TypeError:
         raise ConfigError(f"data.layout={values} needs pattern, train, val (and groups for 'fault') only") from None
 
 
-def build_split(cfg: DictConfig, split: str, root: Path | None = None) -> OpenFWIDataset:
+def build_split(cfg: DataSettings, split: str, root: Path | None = None) -> OpenFWIDataset:
     """One split, subset to ``data.<split>_samples`` (drawn with ``data.subset_seed``) when that is set."""
     root = root if root is not None else prepare_root(cfg)
-    count = cfg.get(f"{split}_samples")
+    count = getattr(cfg, f"{split}_samples")
     try:
         return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=cfg.subset_seed)
     except DataError as error:
         raise DataError(f"data.{split}: {error}") from None
 
 
-def build_data(cfg: DictConfig) -> DataBundle:
+def build_data(cfg: DataSettings) -> DataBundle:
     """Train and validation sets plus their normalizer, generating synthetic data when needed and checking
     every sample they use before any training (``data.check``)."""
-    policy = check_policy(cfg.check)
     root = prepare_root(cfg)
     data = DataBundle(
         train=build_split(cfg, "train", root),
         val=build_split(cfg, "val", root),
         normalizer=normalizer_for(cfg, root),
     )
-    check_data({"train": data.train, "val": data.val}, data.normalizer, policy)
+    check_data({"train": data.train, "val": data.val}, data.normalizer, cfg.check)
     return data

@@ -13,11 +13,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy.optimize import linear_sum_assignment
 
+from fwilab.config.groups import MONTAGE_NORMALIZATIONS
 from fwilab.data_contract import VELOCITY_RANGE
 from fwilab.diagnostics.colormaps import apply_colormap, colormap_lut
 
 FLAG_COLOUR = (255, 0, 255)
-MONTAGE_NORMALIZATIONS = ("per_channel", "shared")
 
 
 @dataclass

@@ -19,9 +19,9 @@ import logging
 import numpy as np
 import torch
 from hydra.utils import get_class
-from omegaconf import DictConfig
 from torch import nn
 
+from fwilab.config.groups import DiagnosticsSettings
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.activations import ActivationRecorder, Snapshot
 from fwilab.diagnostics.render import (
@@ -40,8 +40,8 @@ MONTAGE_TILE_PIXELS = 32
 PCA_IMAGE_PIXELS = 160
 
 
-def check_diagnostics(cfg: DictConfig, probe_samples: int | None = None) -> None:
-    """What the settings (fwilab.settings) cannot know: whether train-mode snapshots get the two probe samples that
+def check_diagnostics(cfg: DiagnosticsSettings, probe_samples: int | None = None) -> None:
+    """What the settings (fwilab.config) cannot know: whether train-mode snapshots get the two probe samples that
     BatchNorm needs; ``probe_samples``: how many the probe will hold (None: ``max_samples``)."""
     samples = cfg.max_samples if probe_samples is None else probe_samples
     if cfg.mode == "train" and samples < 2:
@@ -65,7 +65,7 @@ class ActivationSnapshots:
         probe_inputs: torch.Tensor,
         probe_velocity: torch.Tensor,
         normalizer: Normalizer,
-        cfg: DictConfig,
+        cfg: DiagnosticsSettings,
     ):
         self.cfg = cfg
         self.recorder = ActivationRecorder(

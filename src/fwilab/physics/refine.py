@@ -32,69 +32,18 @@ sum of the samples' squared relative misfits, so each map gets its own gradient.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from fwilab.config.groups import RefineSettings
 from fwilab.data_contract import VELOCITY_SHAPE
-from fwilab.errors import ConfigError, require_whole
 from fwilab.gaussian import gaussian_line
 from fwilab.physics.forward import simulate_shot_gathers
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 
 IterationCallback = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, velocity, misfit per sample)
-
-
-def _real(value: Any) -> bool:
-    """A number a setting can hold (not a flag, not NaN)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
-
-
-@dataclass(frozen=True)
-class RefineSettings:
-    """How refinement steps: its budget, step, frequency stages, smoothing and the velocity bounds."""
-
-    iterations: int
-    step_ms: float = 150.0
-    frequencies_hz: Sequence[float | None] = (5.0, 10.0, None)  # None: the full band
-    smoothing_cells: float = 1.0
-    depth_scaling: float = 1.0
-    vel_min: float = 1500.0
-    vel_max: float = 4500.0
-
-    @classmethod
-    def of(cls, node: Mapping[str, Any], **bounds: float) -> RefineSettings:
-        """The settings a task config names (``iterations``, ``step_ms``, ...), checked; ``bounds``: the velocity
-        range once the data's normalizer is known."""
-        keys = ("iterations", "step_ms", "smoothing_cells", "depth_scaling")
-        frequencies = node["frequencies_hz"]
-        if isinstance(frequencies, str) or not isinstance(frequencies, Sequence):
-            raise ConfigError(f"frequencies_hz={frequencies!r} must be a list of cut-offs in Hz (null: the full band)")
-        settings = cls(**{key: node[key] for key in keys}, frequencies_hz=tuple(frequencies), **bounds)
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        """One ConfigError naming the setting at fault, before any work."""
-        require_whole("iterations", self.iterations)
-        if not (_real(self.step_ms) and self.step_ms > 0):
-            raise ConfigError(f"step_ms={self.step_ms!r} must be a positive step in m/s")
-        if not (_real(self.depth_scaling) and self.depth_scaling >= 0):
-            raise ConfigError(f"depth_scaling={self.depth_scaling!r} must be 0 (none) or a positive power of depth")
-        if not (_real(self.smoothing_cells) and self.smoothing_cells >= 0):
-            raise ConfigError(f"smoothing_cells={self.smoothing_cells!r} must be 0 (no smoothing) or positive")
-        bands = [f for f in self.frequencies_hz if f is not None]
-        if not self.frequencies_hz or not all(_real(f) and f > 0 for f in bands) or bands != sorted(bands):
-            raise ConfigError(
-                f"frequencies_hz={list(self.frequencies_hz)} must list positive cut-offs in Hz from low to high "
-                "(null: the full band, last)"
-            )
-        if None in self.frequencies_hz[:-1]:
-            raise ConfigError(f"frequencies_hz={list(self.frequencies_hz)}: the full band (null) can only come last")
-        check_velocity_range(self.vel_min, self.vel_max)
 
 
 def gaussian_smooth(field: torch.Tensor, sigma_cells: float) -> torch.Tensor:
@@ -143,16 +92,20 @@ def refine(
     start: torch.Tensor,
     observed: torch.Tensor,
     settings: RefineSettings,
+    velocity_range: tuple[float, float],
     on_iteration: IterationCallback | None = None,
 ) -> tuple[torch.Tensor, list[list[float]]]:
-    """Refined maps (n, 1, 70, 70) in m/s from ``start`` against ``observed`` gathers (n, 5, T, 70).
+    """Refined maps (n, 1, 70, 70) in m/s from ``start`` against ``observed`` gathers (n, 5, T, 70), kept within
+    ``velocity_range`` (vel_min, vel_max: the data's, which the operator must step stably).
 
     Returns the maps and the full-band relative misfit per sample before every update and after the
     last (iterations + 1 rows); ``on_iteration(k, velocity, misfit)`` sees the same maps and numbers,
     e.g. to score them against the truth.
     """
+    check_velocity_range(*velocity_range)
+    vel_min, vel_max = velocity_range
     observed = observed.to(start.device, torch.float32)
-    velocity = start.detach().to(torch.float32).clamp(settings.vel_min, settings.vel_max).requires_grad_(True)
+    velocity = start.detach().to(torch.float32).clamp(vel_min, vel_max).requires_grad_(True)
     history: list[list[float]] = []
     filtered: dict[float | None, torch.Tensor] = {}
     for iteration in range(settings.iterations + 1):
@@ -172,5 +125,5 @@ def refine(
         (gradient,) = torch.autograd.grad(loss, velocity)
         with torch.no_grad():
             velocity -= descent_direction(gradient, settings, step_at(iteration, settings))
-            velocity.clamp_(settings.vel_min, settings.vel_max)
+            velocity.clamp_(vel_min, vel_max)
     return velocity.detach(), history

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
+from fwilab.config.tasks import EvaluateSettings
 from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.metric_registry import EVALUATION_LINE, format_metrics
 from fwilab.physics.forward import propagation_device
@@ -61,36 +61,44 @@ def score_data_fit(loaded: TrainedModel, count: int, batch_size: int) -> tuple[d
     return scores, pictures
 
 
-def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """MAE / MSE / RMSE / SSIM of ``cfg.checkpoint`` on ``cfg.split`` of ``cfg.data`` (default: its training data),
-    and with ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
-    loaded = load_trained(cfg)
+def evaluate_checkpoint(settings: EvaluateSettings, run_dir: str | Path) -> dict[str, Any]:
+    """MAE / MSE / RMSE / SSIM of ``checkpoint`` on ``split`` of ``data`` (default: its training data), and with
+    ``physics.samples`` > 0 the data misfit of that many re-simulated predictions."""
+    loaded = load_trained(settings.config)
     model, data_cfg, dataset = loaded.model, loaded.data_cfg, loaded.dataset
-    batch_size = cfg.get("batch_size") or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
+    batch_size = settings.batch_size or loaded.config.get("trainer", {}).get("eval_batch_size", 32)
     metrics = evaluate(
         model, DataLoader(dataset, batch_size=batch_size), loaded.normalizer, loaded.device, show_progress=True
     )
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(settings.checkpoint),
         "data": data_cfg.family,
-        "split": cfg.split,
+        "split": settings.split,
         "samples": len(dataset),
         "step": loaded.step,
         **metrics,
     }
     log.info(
         "%s on %s/%s (%d samples): %s",
-        cfg.checkpoint,
+        settings.checkpoint,
         data_cfg.family,
-        cfg.split,
+        settings.split,
         len(dataset),
         format_metrics(metrics, EVALUATION_LINE, separator="  "),
     )
     pictures = {}
-    if cfg.physics.samples > 0:
-        scores, pictures = score_data_fit(loaded, cfg.physics.samples, cfg.physics.batch_size)
+    physics = settings.physics
+    if physics.samples > 0:
+        scores, pictures = score_data_fit(loaded, physics.samples, physics.batch_size)
         result.update(scores)
     summary = {key: value for key, value in result.items() if isinstance(value, (int, float, str))}
-    logger = build_logger(cfg.logger, run_dir, "evaluate", loaded.tags, loaded.logged_config(cfg), local_images=False)
+    logger = build_logger(
+        settings.config.logger,
+        run_dir,
+        "evaluate",
+        loaded.tags,
+        loaded.logged_config(settings.config),
+        local_images=False,
+    )
     outputs = TaskOutputs(result, step=loaded.step, pictures=pictures, summary=summary)
     return publish(outputs, run_dir, "metrics.json", logger, picture_folder=DATA_FIT_PICTURES)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from fwilab.config.tasks import GenerateSettings
 from fwilab.data.synthetic.generate import GenerationPlan, file_pair, generate_dataset
 from fwilab.diagnostics.faithfulness_report import N_MAPS, render_faithfulness_report
 from fwilab.diagnostics.preview import render_dataset_preview
@@ -58,22 +58,24 @@ def log_faithfulness(metadata: dict) -> None:
         )
 
 
-def generate_from_config(cfg: Any) -> dict:
+def generate_from_config(settings: GenerateSettings) -> dict:
     """The generate_data.py task: generate, then optionally the report and the preview."""
-    plan = GenerationPlan(cfg.family, cfg.n_train, cfg.n_val, cfg.seed, cfg.samples_per_file)
-    metadata = generate_dataset(cfg.out, plan, batch_size=cfg.batch_size, device=cfg.device, progress=cfg.progress)
+    plan = GenerationPlan(settings.family, settings.n_train, settings.n_val, settings.seed, settings.samples_per_file)
+    metadata = generate_dataset(
+        settings.out, plan, batch_size=settings.batch_size, device=settings.device, progress=settings.progress
+    )
     log.info(
         "%s: normalized with %s's published range %.2f .. %.2f (observed %.2f .. %.2f)",
-        cfg.out,
+        settings.out,
         plan.family,
         metadata["data_min"],
         metadata["data_max"],
         metadata["observed_data_min"],
         metadata["observed_data_max"],
     )
-    if cfg.report:
+    if settings.report:
         log_faithfulness(metadata)
-        log.info("report: %s", write_report(cfg.out, metadata))
-    if cfg.preview:
-        log.info("preview: %s", write_preview(cfg.out, cfg.preview_samples))
+        log.info("report: %s", write_report(settings.out, metadata))
+    if settings.preview:
+        log.info("preview: %s", write_preview(settings.out, settings.preview_samples))
     return metadata

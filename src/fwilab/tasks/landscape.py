@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
 
+from fwilab.config.tasks import LandscapeSettings
 from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
@@ -21,23 +21,23 @@ from fwilab.training.trained_model import load_trained
 log = logging.getLogger(__name__)
 
 
-def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
+def run_loss_landscape(settings: LandscapeSettings, run_dir: str | Path) -> dict[str, Any]:
     """The loss_landscape.py task: 1-D and 2-D surfaces, written as PNG + JSON and logged."""
     run_dir = Path(run_dir)
-    loaded = load_trained(cfg)
+    loaded = load_trained(settings.config)
     trained = loaded.config
     criterion = instantiate(trained.loss)
     normalizer: Normalizer = loaded.normalizer
-    seismic, velocity = first_samples(loaded.dataset, cfg.samples)
+    seismic, velocity = first_samples(loaded.dataset, settings.samples)
     count = len(seismic)
     batches = [
         (normalizer.seismic(gathers.to(loaded.device)), normalizer.velocity(maps.to(loaded.device)))
-        for gathers, maps in zip(seismic.split(cfg.batch_size), velocity.split(cfg.batch_size))
+        for gathers, maps in zip(seismic.split(settings.batch_size), velocity.split(settings.batch_size))
     ]
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
     first, second = (filter_normalized_direction(loaded.model, generator) for _ in range(2))
-    alphas = np.linspace(-cfg.range, cfg.range, cfg.points_1d)
-    grid = np.linspace(-cfg.range, cfg.range, cfg.points_2d)
+    alphas = np.linspace(-settings.range, settings.range, settings.points_1d)
+    grid = np.linspace(-settings.range, settings.range, settings.points_2d)
     line = loss_surface(loaded.model, batches, criterion, [first], [alphas])
     surface = loss_surface(loaded.model, batches, criterion, [first, second], [grid, grid])
     name = trained.model._target_.rsplit(".", 1)[-1]
@@ -48,7 +48,7 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "loss_landscape/loss_2d": plot_contour(grid, grid, surface, f"2-D loss around {name}"),
     }
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(settings.checkpoint),
         "samples": count,
         "loss_at_minimum": float(line[len(alphas) // 2]) if len(alphas) % 2 else None,
         "alphas": alphas.tolist(),
@@ -58,12 +58,17 @@ def run_loss_landscape(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     }
     summary = {"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())}
     logger = build_logger(
-        cfg.logger, run_dir, "loss_landscape", loaded.tags, loaded.logged_config(cfg), local_images=False
+        settings.config.logger,
+        run_dir,
+        "loss_landscape",
+        loaded.tags,
+        loaded.logged_config(settings.config),
+        local_images=False,
     )
     result = publish(TaskOutputs(result, pictures=images, summary=summary), run_dir, "landscape.json", logger)
     log.info(
         "loss landscape of %s on %d samples: %s",
-        cfg.checkpoint,
+        settings.checkpoint,
         count,
         ", ".join(str(picture_path(run_dir, key)) for key in images),
     )

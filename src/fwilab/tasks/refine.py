@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from omegaconf import DictConfig
 
+from fwilab.config.groups import RefineSettings
+from fwilab.config.tasks import RefineTaskSettings
 from fwilab.data.synthetic.faithfulness import measured_depth_range
 from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
@@ -31,7 +32,7 @@ from fwilab.io import atomic_write
 from fwilab.metric_registry import REFINEMENT_COLUMNS, format_table
 from fwilab.physics.forward import on_each_core, propagation_device
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
-from fwilab.physics.refine import RefineSettings, depth_ramp, refine
+from fwilab.physics.refine import depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
 from fwilab.tracking import TaskOutputs, build_logger, publish
@@ -43,12 +44,12 @@ log = logging.getLogger(__name__)
 STARTS = {"network": "network + FWI", "1d": "1-D start + FWI"}
 
 
-def baseline_start(cfg: DictConfig, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
+def baseline_start(task: RefineTaskSettings, family: str, count: int, normalizer: Normalizer) -> torch.Tensor:
     """The 1-D start: linear in depth from ``baseline.top_ms`` to ``baseline.bottom_ms``; by default the family's
     measured top- and bottom-row medians (CurveFault-A: 1924 -> 4038 m/s), else the velocity range's ends."""
     measured_top, measured_bottom = measured_depth_range(family) or (normalizer.vel_min, normalizer.vel_max)
-    top = cfg.baseline.top_ms or measured_top
-    bottom = cfg.baseline.bottom_ms or measured_bottom
+    top = task.baseline.top_ms or measured_top
+    bottom = task.baseline.bottom_ms or measured_bottom
     if not normalizer.vel_min <= top <= bottom <= normalizer.vel_max:
         raise ConfigError(
             f"baseline.top_ms={top} .. baseline.bottom_ms={bottom} must increase with depth within "
@@ -75,7 +76,7 @@ def _refine_batch(
         if iteration > 0:
             advance(len(maps))
 
-    velocity, history = refine(start, observed, settings, record)
+    velocity, history = refine(start, observed, settings, (norm.vel_min, norm.vel_max), record)
     mae, ssim = (torch.stack([score[k].float().cpu() for score in scores]) for k in ("mae", "ssim"))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
@@ -172,7 +173,7 @@ def _curve_picture(runs: dict[str, dict[str, Any]]) -> np.ndarray:
 
 
 def _write_outputs(
-    cfg: DictConfig, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
+    task: RefineTaskSettings, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
 ) -> dict[str, Any]:
     """Velocity files, then the pictures, metrics.json and the W&B run; the table in the log."""
     _write_velocity(run_dir / "network.npy", maps.predicted)
@@ -180,7 +181,7 @@ def _write_outputs(
         _write_velocity(run_dir / f"refined_{name}.npy", run["refined"])
     norm = loaded.normalizer
     images = {"refine/curves": _curve_picture(runs)}
-    for index in range(min(cfg.pictures, len(maps.truth))):
+    for index in range(min(task.pictures, len(maps.truth))):
         for name, run in runs.items():
             maps_of_sample = (maps.truth, run["start"], run["refined"])
             images[f"refine/{name}_sample{index}"] = render_refinement(
@@ -190,11 +191,11 @@ def _write_outputs(
         name: {key: run[key].mean(dim=1).tolist() for key in ("misfit", "mae", "ssim")} for name, run in runs.items()
     }
     result = {
-        "checkpoint": str(cfg.checkpoint),
+        "checkpoint": str(task.checkpoint),
         "data": loaded.data_cfg.family,
-        "split": cfg.split,
+        "split": task.split,
         "samples": len(maps.truth),
-        "iterations": cfg.iterations,
+        "iterations": task.iterations,
         "device": str(loaded.device),
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
@@ -205,29 +206,30 @@ def _write_outputs(
             iteration,
             {f"refine/{name}/{key}": values[iteration] for name, c in curves.items() for key, values in c.items()},
         )
-        for iteration in range(cfg.iterations + 1)
+        for iteration in range(task.iterations + 1)
     ]
     summary = {f"table/{row['model']}/{key}": row[key] for row in rows for key in row if key != "model"}
-    outputs = TaskOutputs(result, step=cfg.iterations, pictures=images, history=history, summary=summary)
-    logger = build_logger(cfg.logger, run_dir, "refine", loaded.tags, loaded.logged_config(cfg), local_images=False)
+    outputs = TaskOutputs(result, step=task.iterations, pictures=images, history=history, summary=summary)
+    logger = build_logger(
+        task.config.logger, run_dir, "refine", loaded.tags, loaded.logged_config(task.config), local_images=False
+    )
     result = publish(outputs, run_dir, "metrics.json", logger, picture_folder="pictures")
     for line in format_table(rows, "model", REFINEMENT_COLUMNS):
         log.info("%s", line)
     return result
 
 
-def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """The refine task (module docstring)."""
-    loaded = load_trained(cfg)
+def run_refine(task: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
+    """The refine task (module docstring); ``task`` is also the refinement's settings."""
+    loaded = load_trained(task.config)
     norm = loaded.normalizer
-    settings = RefineSettings.of(cfg, vel_min=norm.vel_min, vel_max=norm.vel_max)
-    maps = predictions_of(loaded, cfg.samples)
+    maps = predictions_of(loaded, task.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
-    log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, cfg.split, cfg.iterations)
-    starts = {"network": maps.predicted, "1d": baseline_start(cfg, family, count, norm)}
+    log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, task.split, task.iterations)
+    starts = {"network": maps.predicted, "1d": baseline_start(task, family, count, norm)}
     device, runs = propagation_device(loaded.device), {}
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(name, start, maps, settings, cfg.batch_size, device, norm)}
+        runs[name] = {"start": start, **_run_start(name, start, maps, task, task.batch_size, device, norm)}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
@@ -236,6 +238,6 @@ def run_refine(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             runs[name]["seconds_per_iteration_per_sample"],
             device,
         )
-    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, cfg.batch_size, device)[1]  # the operator's floor
+    truth_misfit = resimulated_misfit(maps.truth, maps.seismic, task.batch_size, device)[1]  # the operator's floor
     rows = _table(runs, truth_misfit, norm.ms_per_unit)
-    return _write_outputs(cfg, Path(run_dir), loaded, maps, runs, rows)
+    return _write_outputs(task, Path(run_dir), loaded, maps, runs, rows)

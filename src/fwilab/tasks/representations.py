@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import nn
 
+from fwilab.config.tasks import CompareRepresentationsSettings
 from fwilab.data.openfwi import first_samples
 from fwilab.diagnostics.activations import select_layers
 from fwilab.diagnostics.statistics import cka_from_grams
@@ -177,11 +178,13 @@ def table_rows(matrix: CKAMatrix) -> list[list[Any]]:
     ]
 
 
-def compare_and_log(cfg: DictConfig, run_dir: Path) -> Path:
+def compare_and_log(settings: CompareRepresentationsSettings, run_dir: Path) -> Path:
     """The compare_representations.py task: the files in ``run_dir``, and a W&B run with the table and heat map."""
-    for run in (cfg.a, cfg.b):
+    for run in (settings.a, settings.b):
         checkpoint_of(run)  # a missing run is refused before a W&B run starts
-    config = OmegaConf.to_container(cfg, resolve=True)
-    logger = build_logger(cfg.logger, run_dir, "compare_representations", ["cka"], config, local_images=False)
-    compare_representations(cfg.a, cfg.b, run_dir, cfg.samples, cfg.split, cfg.device, logger)
+    config = OmegaConf.to_container(settings.config, resolve=True)
+    logger = build_logger(
+        settings.config.logger, run_dir, "compare_representations", ["cka"], config, local_images=False
+    )
+    compare_representations(settings.a, settings.b, run_dir, settings.samples, settings.split, settings.device, logger)
     return run_dir / "cka.png"

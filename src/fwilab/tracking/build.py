@@ -8,7 +8,6 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from fwilab.errors import ConfigError
 from fwilab.tracking.run_logger import FanOutLogger, LocalImageLogger, RunLogger
 
 
@@ -22,7 +21,8 @@ def build_logger(
     run_id: str | None = None,
     best_summaries: dict[str, str] | None = None,
 ) -> FanOutLogger:
-    """Local PNGs (unless the caller writes its own); W&B too when ``settings.backend`` is 'wandb' and it starts.
+    """Local PNGs (unless the caller writes its own); W&B too when ``settings.backend`` is 'wandb' and it starts
+    (``logger.backend`` is checked with the task's settings).
 
     ``settings`` is the ``logger`` config group. The caller says what made the W&B run (``job_type``:
     train, evaluate, ...), what it is about (``tags``, before the configured ``logger.tags``) and what
@@ -37,6 +37,4 @@ def build_logger(
         wandb_logger = start_wandb(settings, Path(run_dir), job_type, tags, config, run_id, best_summaries or {})
         if wandb_logger is not None:
             backends.append(wandb_logger)
-    elif settings.backend != "none":
-        raise ConfigError(f"logger.backend={settings.backend!r} is not 'wandb' or 'none'")
     return FanOutLogger(backends)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from fwilab.config.groups import STORAGE_DTYPES
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.training.preemption import ignore_preemption_signals
@@ -26,7 +27,7 @@ from fwilab.training.sampler import ResumableShuffleSampler
 log = logging.getLogger(__name__)
 
 Batch = tuple[int, torch.Tensor, torch.Tensor]
-STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+STORAGE_TORCH_DTYPES = {name: getattr(torch, name) for name in STORAGE_DTYPES}  # the names are torch's
 
 
 def worker_settings(num_workers: int) -> dict[str, Any]:
@@ -118,7 +119,7 @@ class ResidentBatches:
     ):
         self.sampler = sampler
         self.device = device
-        dtype = STORAGE_DTYPES[storage_dtype]
+        dtype = STORAGE_TORCH_DTYPES[storage_dtype]
         n = len(dataset)
         self.seismic = torch.empty((n, *SEISMIC_SHAPE), dtype=dtype, device=device)
         self.velocity = torch.empty((n, *VELOCITY_SHAPE), dtype=torch.float32, device=device)
@@ -148,5 +149,5 @@ def split_fits_on_device(dataset: OpenFWIDataset, device: torch.device, storage_
     if device.type != "cuda":
         return False
     free, _ = torch.cuda.mem_get_info(device)
-    needed = len(dataset) * math.prod(SEISMIC_SHAPE) * STORAGE_DTYPES[storage_dtype].itemsize
+    needed = len(dataset) * math.prod(SEISMIC_SHAPE) * STORAGE_TORCH_DTYPES[storage_dtype].itemsize
     return needed <= share * free

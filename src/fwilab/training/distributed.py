@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig
 
+from fwilab.config.groups import TrainerSettings
 from fwilab.device import resolve_device
 from fwilab.errors import ConfigError
 
@@ -93,7 +93,7 @@ def _adopt_slurm_environment() -> None:
         TorchDistributedEnvironment().export()
 
 
-def init_distributed(trainer: DictConfig) -> DistributedContext:
+def init_distributed(trainer: TrainerSettings) -> DistributedContext:
     """The process group for this rank, or a single-process context; ``trainer.distributed=false`` refuses WORLD_SIZE > 1."""
     setting = trainer.distributed
     if setting is True:  # SLURM_NTASKS is the job's, also seen by a single process in its batch script: only on request

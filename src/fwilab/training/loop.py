@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
+from fwilab.config.tasks import TrainSettings, check_snapshots_in_parallel
 from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
 from fwilab.metric_registry import format_validation
@@ -35,13 +35,17 @@ from fwilab.training.validation import evaluate
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
-    context = init_distributed(cfg.trainer)
-    cfg = copy.deepcopy(cfg)  # the caller's config stays as given
-    cfg.trainer.distributed = context.active  # what ``auto`` became: config.yaml and the checks see the real run
+def train(settings: TrainSettings, run_dir: str | Path) -> dict[str, Any]:
+    """Train, validate and checkpoint as ``settings`` say; returns what ``metrics.json`` holds. Only checked settings
+    (``check_train``) are taken: a raw config is refused, so no run starts unchecked."""
+    if not isinstance(settings, TrainSettings):
+        raise TypeError(
+            f"train() takes the checked settings of fwilab.training.train_settings.check_train, not a "
+            f"{type(settings).__name__}"
+        )
+    context = init_distributed(settings.trainer)
     try:
-        record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
+        record = _train(_resolved(settings, context), Path(context.broadcast_from_main(str(run_dir))), context)
     finally:
         context.close()
     if record["status"] == "preempted" and record.get("preempted_by"):
@@ -49,8 +53,17 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
-    run = build_run(cfg, run_dir, context)
+def _resolved(settings: TrainSettings, context: DistributedContext) -> TrainSettings:
+    """``settings`` with what ``trainer.distributed=auto`` became: config.yaml and the checks see the real run."""
+    config = copy.deepcopy(settings.config)  # the caller's config stays as given
+    config.trainer.distributed = context.active
+    resolved = replace(settings, trainer=replace(settings.trainer, distributed=context.active), config=config)
+    check_snapshots_in_parallel(resolved)
+    return resolved
+
+
+def _train(settings: TrainSettings, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
+    run = build_run(settings, run_dir, context)
     state, plan = run.state, run.plan
     batches = run.source.after(state.step)
     progress = Progress(plan.total_steps, "train", unit="step", initial=state.step, log_lines=False)

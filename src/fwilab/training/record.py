@@ -10,10 +10,9 @@ from typing import Any
 import torch
 
 from fwilab.io import write_json
-from fwilab.metric_registry import REGISTRY, VALIDATION_METRICS
+from fwilab.metric_registry import REGISTRY
 
 RECORD_FILE = "metrics.json"
-MONITORED = VALIDATION_METRICS  # trainer.monitor's choices
 ENDED_BY_THE_RUN = ("diverged", "preempted", "interrupted", "failed")  # statuses a run writes itself
 
 

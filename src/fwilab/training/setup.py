@@ -1,6 +1,6 @@
-"""What a training run is built from, before its first step: settings checked, data, model, optimizer, the run
-directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a complete ``Run``;
-``fwilab.training.loop`` steps it.
+"""What a training run is built from, before its first step: its checked settings (``check_train``), data, model,
+optimizer, the run directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a
+complete ``Run``; ``fwilab.training.loop`` steps it.
 
 A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, step, random
 states), the record so far and a fingerprint of what the run depends on; the data order is a
@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
+from fwilab.config.groups import MONITORED, DiagnosticsSettings, TrainerSettings
+from fwilab.config.tasks import TrainSettings
 from fwilab.data.build import DataBundle, build_data
 from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
@@ -43,11 +45,11 @@ from fwilab.training.checkpoint import (
     read_saved_model,
 )
 from fwilab.training.distributed import DistributedContext
+from fwilab.training.fast_path import FastPath, resolve_fast_path
 from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
 from fwilab.training.guard import NonFiniteGuard
-from fwilab.training.performance import FastPath, resolve_fast_path
 from fwilab.training.randomness import seed_everything
-from fwilab.training.record import MONITORED, IntervalMeter, RunRecord
+from fwilab.training.record import IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
 from fwilab.training.trained_model import model_tags
@@ -58,7 +60,7 @@ FUSABLE_OPTIMIZERS = {"torch.optim.Adam", "torch.optim.AdamW"}
 
 
 def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None:
-    if not batch_size * world_size <= train_size:  # at least 2: checked with the settings (fwilab.settings)
+    if not batch_size * world_size <= train_size:  # at least 2: checked with the settings (check_train)
         raise ConfigError(
             f"trainer.batch_size={batch_size} x {world_size} process(es) must be at least 2 (BatchNorm needs two samples "
             f"at the 1x1 bottleneck) and at most the training split's {train_size} samples"
@@ -122,21 +124,25 @@ class Run:
         return Checkpoint.of_run(self.identity, self.state, self.meter, self.record, epoch)
 
 
-def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
+def build_run(settings: TrainSettings, run_dir: Path, context: DistributedContext) -> Run:
     """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
-    trainer, main = cfg.trainer, context.is_main
+    trainer, main, cfg = settings.trainer, context.is_main, settings.config
     _open_run_directory(run_dir, main)
-    seed_everything(cfg.seed)
-    data = build_data(cfg.data)
+    seed_everything(settings.seed)
+    data = build_data(settings.data)
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
-    if cfg.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
+    if settings.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
         check_velocity_range(data.normalizer.vel_min, data.normalizer.vel_max)
-    sampler = ResumableShuffleSampler(len(data.train), trainer.batch_size, cfg.seed, context.rank, context.world_size)
+    sampler = ResumableShuffleSampler(
+        len(data.train), trainer.batch_size, settings.seed, context.rank, context.world_size
+    )
     fast = context.broadcast_from_main(resolve_fast_path(trainer, context.device, data.train))  # ranks must agree
     torch.backends.cudnn.benchmark = fast.cudnn_benchmark
     plan = _step_plan(trainer, sampler.batches_per_epoch, trainer.batch_size * context.world_size)
-    state, replica = _build_state(cfg, context, fast, plan.total_steps)
-    objective = Objective(replica, instantiate(cfg.loss), data.normalizer, fast, trainer.grad_clip_norm or math.inf)
+    state, replica = _build_state(settings, context, fast, plan.total_steps)
+    objective = Objective(
+        replica, instantiate(settings.loss), data.normalizer, fast, trainer.grad_clip_norm or math.inf
+    )
     source, val_loader = _batches(data, sampler, fast, context, trainer.eval_batch_size)
     guard = NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled())
     meter = IntervalMeter(context.device, plan.global_batch)
@@ -152,10 +158,11 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
         _restore(*resumed, identity, state, meter, record)
     _start(cfg, run_dir, context, data, plan, record, fast)
     snapshots = None
-    if cfg.diagnostics.enabled and main:
-        snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
+    if settings.diagnostics.enabled and main:
+        snapshots = _probe_snapshots(settings.diagnostics, data, state.model, context.device)
     logger = _open_logger(cfg, run_dir, main, record)
-    data_fit = DataFit(cfg.physics.samples, cfg.physics.batch_size) if cfg.physics.samples else None
+    physics = settings.physics
+    data_fit = DataFit(physics.samples, physics.batch_size) if physics.samples else None
     return Run(
         context,
         plan,
@@ -191,7 +198,7 @@ def _batches(
     return source, val_loader
 
 
-def _step_plan(trainer: DictConfig, steps_per_epoch: int, global_batch: int) -> StepPlan:
+def _step_plan(trainer: TrainerSettings, steps_per_epoch: int, global_batch: int) -> StepPlan:
     val_every = trainer.val_every_steps or steps_per_epoch
     return StepPlan(
         total_steps=trainer.max_steps or trainer.epochs * steps_per_epoch,
@@ -246,7 +253,7 @@ def _start(
 
 
 def _probe_snapshots(
-    settings: DictConfig, data: DataBundle, model: nn.Module, device: torch.device
+    settings: DiagnosticsSettings, data: DataBundle, model: nn.Module, device: torch.device
 ) -> ActivationSnapshots:
     """Snapshots of the first validation samples of the whole split: the same pictures for any number of ranks."""
     count = min(settings.max_samples, len(data.val))
@@ -284,16 +291,16 @@ def _open_run_directory(run_dir: Path, main: bool) -> None:
 
 
 def _build_state(
-    cfg: DictConfig, context: DistributedContext, fast: FastPath, total_steps: int
+    settings: TrainSettings, context: DistributedContext, fast: FastPath, total_steps: int
 ) -> tuple[TrainState, nn.Module]:
     """The model (from ``model.init_from`` weights when set), its training replica, optimizer, schedule and scaler."""
     device = context.device
-    model = build_model(cfg.model)
-    if cfg.model.get("init_from"):
-        saved = read_saved_model(cfg.model.init_from)
+    model = build_model(settings.model)
+    if settings.model.get("init_from"):  # a _target_ group: model.init_from is checked, and may be absent
+        saved = read_saved_model(settings.model.init_from)
         load_model_weights(model, saved.weights, saved.path)
         log.info("model weights from %s (step %d)", saved.path, saved.step)
-    if context.active and cfg.trainer.sync_batchnorm:
+    if context.active and settings.trainer.sync_batchnorm:
         if device.type == "cuda":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         elif context.is_main:
@@ -306,9 +313,9 @@ def _build_state(
     )
     if fast.compile:  # outside DDP, so Dynamo sees DDP's buckets and overlaps the all-reduce with the backward pass
         replica = torch.compile(replica)
-    fused = {"fused": True} if device.type == "cuda" and cfg.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
-    optimizer = instantiate(cfg.optimizer, _convert_="all", **fused)(model.parameters())
-    scheduler = instantiate(cfg.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
+    fused = {"fused": True} if device.type == "cuda" and settings.optimizer._target_ in FUSABLE_OPTIMIZERS else {}
+    optimizer = instantiate(settings.optimizer, _convert_="all", **fused)(model.parameters())
+    scheduler = instantiate(settings.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
     return TrainState(model, optimizer, scheduler, scaler), replica
 

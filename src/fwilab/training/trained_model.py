@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from fwilab.config.groups import DataSettings, read_data
 from fwilab.data.build import build_split, normalizer_for, prepare_root
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.data.transforms import Normalizer
@@ -39,7 +40,7 @@ class TrainedModel:
     model: nn.Module
     step: int
     config: DictConfig  # the run's config (model, data, loss, optimizer, ...); for an OpenFWI file, what the user named
-    data_cfg: DictConfig
+    data_cfg: DataSettings
     dataset: OpenFWIDataset
     normalizer: Normalizer
     device: torch.device
@@ -81,7 +82,7 @@ def _run_config(saved: SavedModel, cfg: DictConfig) -> DictConfig:
     )
 
 
-def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DictConfig, root: Path) -> Normalizer:
+def _normalizer(saved: SavedModel, cfg: DictConfig, data_cfg: DataSettings, root: Path) -> Normalizer:
     if cfg.normalization == "checkpoint" and saved.normalizer is not None:
         normalizer = Normalizer(**saved.normalizer)
         log.info("normalizing with the constants the model was trained with (checkpoint): %s", normalizer)
@@ -95,7 +96,7 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
     """The model of ``cfg.checkpoint`` and ``cfg.split`` of ``cfg.data`` (default: the data it was trained on)."""
     saved = read_saved_model(cfg.checkpoint)
     trained = _run_config(saved, cfg)
-    data_cfg = cfg.data if cfg.get("data") is not None else trained.data
+    data_cfg = read_data(cfg.data if cfg.get("data") is not None else trained.data)  # a saved run's: checked too
     device = resolve_device(cfg.device)
     model = build_model(trained.model)
     load_model_weights(model, saved.weights, saved.path)

@@ -18,6 +18,7 @@ from fwilab.errors import CheckpointError, ConfigError
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
 from fwilab.training.randomness import restore_rng_state, rng_state
+from fwilab.training.train_settings import check_train
 from helpers import ROOT, tiny_train_config
 
 STEPS = 16
@@ -224,7 +225,9 @@ def test_only_the_newest_checkpoints_are_kept(reference_run):
 def short_run(tiny_dataset, tmp_path_factory) -> Path:
     """Four steps checkpointed in process: a run to resume with changed settings."""
     run_dir = tmp_path_factory.mktemp("short")
-    train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off"), run_dir)
+    train(
+        check_train(tiny_train_config(tiny_dataset, "trainer.max_steps=4", "logger=none", "diagnostics=off")), run_dir
+    )
     return run_dir
 
 
@@ -251,24 +254,28 @@ def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, sho
         f"trainer.resume={short_run / 'checkpoints' / 'last.pt'}",
     )
     if message is None:
-        assert train(cfg, tmp_path)["status"] == "completed"
+        assert train(check_train(cfg), tmp_path)["status"] == "completed"
         return
     with pytest.raises(CheckpointError, match=r"^cannot resume from .*last\.pt: " + message):
-        train(cfg, tmp_path)
+        train(check_train(cfg), tmp_path)
 
 
 def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, tmp_path, caplog):
     run_dir = tmp_path / "run"
     train(
-        tiny_train_config(
-            tiny_dataset, "trainer.max_steps=6", "trainer.val_every_steps=6", "logger=none", "diagnostics=off"
+        check_train(
+            tiny_train_config(
+                tiny_dataset, "trainer.max_steps=6", "trainer.val_every_steps=6", "logger=none", "diagnostics=off"
+            )
         ),
         run_dir,
     )
     with caplog.at_level("WARNING"):
         train(
-            tiny_train_config(
-                tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off", "trainer.resume=never"
+            check_train(
+                tiny_train_config(
+                    tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off", "trainer.resume=never"
+                )
             ),
             run_dir,
         )
@@ -278,7 +285,10 @@ def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, t
     assert sorted(p.name for p in (run_dir / "checkpoints").glob("step_*.pt")) == ["step_00000002.pt"]
     assert os.readlink(run_dir / "checkpoints" / "last.pt") == "step_00000002.pt"
     with caplog.at_level("INFO"):
-        again = train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off"), run_dir)
+        again = train(
+            check_train(tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics=off")),
+            run_dir,
+        )
     assert (
         again["status"] == "completed"
         and "resuming from" in caplog.text
@@ -290,7 +300,7 @@ def test_unwritable_run_directory_is_a_clear_error(tiny_dataset, tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     with pytest.raises(ConfigError, match="cannot write to the run directory"):
-        train(tiny_train_config(tiny_dataset, "logger=none"), blocked / "run")
+        train(check_train(tiny_train_config(tiny_dataset, "logger=none")), blocked / "run")
 
 
 def _nan_gradient_config(data_root, bad_calls, *overrides):
@@ -302,19 +312,24 @@ def _nan_gradient_config(data_root, bad_calls, *overrides):
 
 def test_nan_gradient_with_finite_loss_stops_the_run(tiny_dataset, tmp_path):
     with pytest.raises(TrainingDiverged, match=r"at step 3 \(lr="):
-        train(_nan_gradient_config(tiny_dataset, [3]), tmp_path)
+        train(check_train(_nan_gradient_config(tiny_dataset, [3])), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
     assert not (tmp_path / "checkpoints").exists()
 
 
 def test_skip_nonfinite_steps_tolerates_a_few_bad_steps(tiny_dataset, tmp_path, caplog):
-    record = train(_nan_gradient_config(tiny_dataset, [3], "trainer.skip_nonfinite_steps=1"), tmp_path / "ok")
+    record = train(
+        check_train(_nan_gradient_config(tiny_dataset, [3], "trainer.skip_nonfinite_steps=1")), tmp_path / "ok"
+    )
     assert record["status"] == "completed"
     assert any("step 3: non-finite loss or gradient, update skipped" in r.getMessage() for r in caplog.records)
     weights = torch.load(tmp_path / "ok" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
     with pytest.raises(TrainingDiverged, match=r"at step 5 "):
-        train(_nan_gradient_config(tiny_dataset, [3, 4, 5, 6], "trainer.skip_nonfinite_steps=2"), tmp_path / "bad")
+        train(
+            check_train(_nan_gradient_config(tiny_dataset, [3, 4, 5, 6], "trainer.skip_nonfinite_steps=2")),
+            tmp_path / "bad",
+        )
 
 
 def test_persistent_nan_gradients_under_fp16_scaling_are_divergence(tiny_dataset, tmp_path):
@@ -323,10 +338,11 @@ def test_persistent_nan_gradients_under_fp16_scaling_are_divergence(tiny_dataset
 
     cfg = _nan_gradient_config(tiny_dataset, list(range(3, 100)), "trainer.precision=fp16", "trainer.max_steps=60")
     with pytest.raises(TrainingDiverged, match=rf"at step {3 + SCALER_SKIP_LIMIT} .*fp16"):
-        train(cfg, tmp_path)
+        train(check_train(cfg), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "diverged"
     few = train(
-        _nan_gradient_config(tiny_dataset, [3, 4, 5], "trainer.precision=fp16", "trainer.max_steps=8"), tmp_path / "few"
+        check_train(_nan_gradient_config(tiny_dataset, [3, 4, 5], "trainer.precision=fp16", "trainer.max_steps=8")),
+        tmp_path / "few",
     )
     assert few["status"] == "completed"  # a few overflows are the scaler's business
 

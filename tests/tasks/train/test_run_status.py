@@ -12,10 +12,10 @@ import torch
 from omegaconf import open_dict
 
 from fwilab.errors import CheckpointError, ConfigError, error_line
-from fwilab.settings import check_train
 from fwilab.training.checkpoint import load_checkpoint
 from fwilab.training.loop import train
 from fwilab.training.record import RunRecord
+from fwilab.training.train_settings import check_train
 from helpers import compose_train, tiny_train_config, wandb_records
 
 FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "diagnostics=off")
@@ -49,7 +49,7 @@ def _wandb_status(run_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_dataset, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("uninterrupted")
-    train(_config(tiny_dataset, "trainer.keep_checkpoints=3"), run_dir)
+    train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3")), run_dir)
     return run_dir
 
 
@@ -78,7 +78,7 @@ def test_settings_at_their_limits_are_accepted(override):
 
 def test_a_crash_mid_run_is_recorded_failed(tiny_dataset, tmp_path):
     with pytest.raises(RuntimeError, match="boom in the loss"):
-        train(_config(tiny_dataset, logger="wandb", call=3), tmp_path)
+        train(check_train(_config(tiny_dataset, logger="wandb", call=3)), tmp_path)
     assert _status(tmp_path)["status"] == "failed" and _status(tmp_path)["error"] == "boom in the loss"
     assert _wandb_status(tmp_path) == "failed"
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt")) == [
@@ -105,17 +105,17 @@ def test_an_error_the_run_did_not_record_marks_it_failed_and_keeps_a_status_it_w
 
 
 def test_ctrl_c_checkpoints_marks_interrupted_and_resumes_to_the_same_weights(tiny_dataset, uninterrupted, tmp_path):
-    record = train(_config(tiny_dataset, "trainer.keep_checkpoints=3", call=3, presses=1), tmp_path)
+    record = train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3", call=3, presses=1)), tmp_path)
     assert record["status"] == "interrupted" and record["interrupted_at_step"] == 3
     assert _status(tmp_path)["status"] == "interrupted" and (tmp_path / "checkpoints" / "step_00000003.pt").is_file()
-    assert train(_config(tiny_dataset, "trainer.keep_checkpoints=3"), tmp_path)["status"] == "completed"
+    assert train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3")), tmp_path)["status"] == "completed"
     ours, theirs = _weights(tmp_path), _weights(uninterrupted)
     assert all(torch.equal(ours[key], theirs[key]) for key in theirs)
 
 
 def test_a_second_ctrl_c_stops_at_once_keeping_the_last_checkpoint(tiny_dataset, tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        train(_config(tiny_dataset, logger="wandb", call=3, presses=2), tmp_path)
+        train(check_train(_config(tiny_dataset, logger="wandb", call=3, presses=2)), tmp_path)
     assert _status(tmp_path)["status"] == "interrupted" and _status(tmp_path)["interrupted_at_step"] == 3
     assert _wandb_status(tmp_path) == "interrupted"
     assert os.readlink(tmp_path / "checkpoints" / "last.pt") == "step_00000002.pt"
@@ -137,7 +137,7 @@ def test_a_full_disk_during_a_checkpoint_fails_the_run_naming_the_file_and_keeps
 
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError) as failed:
-        train(_config(tiny_dataset), tmp_path)
+        train(check_train(_config(tiny_dataset)), tmp_path)
     target = tmp_path / "checkpoints" / "step_00000003.pt"
     assert error_line(failed.value) == f"{target}: No space left on device"
     assert _status(tmp_path)["status"] == "failed" and _status(tmp_path)["error"] == error_line(failed.value)
@@ -154,7 +154,7 @@ def test_a_truncated_newest_checkpoint_falls_back_to_the_intact_one(tiny_dataset
     newest = run_dir / "checkpoints" / "step_00000006.pt"
     newest.write_bytes(newest.read_bytes()[:50_000])  # a copy cut short
     with caplog.at_level("INFO"):
-        record = train(_config(tiny_dataset, "trainer.keep_checkpoints=3"), run_dir)
+        record = train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3")), run_dir)
     assert f"cannot read checkpoint {newest}: " in caplog.text and "moved to step_00000006.pt.damaged" in caplog.text
     assert f"resuming from {run_dir / 'checkpoints' / 'step_00000005.pt'} at step 5" in caplog.text
     assert record["status"] == "completed" and (run_dir / "checkpoints" / "step_00000006.pt.damaged").is_file()

@@ -6,10 +6,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from fwilab.config.tasks import EvaluateSettings, read_settings
 from fwilab.errors import ConfigError
 from fwilab.tasks.evaluate import evaluate_checkpoint
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import task_config, tiny_train_config, train_as_the_command_does
 
 
@@ -17,7 +19,7 @@ from helpers import task_config, tiny_train_config, train_as_the_command_does
 def trained_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
     cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=24", "trainer.val_every_steps=12", "lr=2e-3")
-    return run_dir, train(cfg, run_dir)
+    return run_dir, train(check_train(cfg), run_dir)
 
 
 def test_training_lowers_the_loss(trained_run):
@@ -57,7 +59,7 @@ def test_each_step_logs_validates_checkpoints_and_snapshots_on_its_own_schedule(
     and does all of it at the last step."""
     overrides = ("trainer.max_steps=7", "trainer.val_every_steps=3", "trainer.checkpoint_every_steps=2")
     settings = ("trainer.keep_checkpoints=10", "diagnostics=default", "diagnostics.every_n_steps=5", "logger=none")
-    record = train(tiny_train_config(tiny_dataset, *overrides, *settings), tmp_path)
+    record = train(check_train(tiny_train_config(tiny_dataset, *overrides, *settings)), tmp_path)
     assert [step for step, _ in record["train_loss"]] == [2, 4, 6, 7]
     assert [entry["step"] for entry in record["val_history"]] == [3, 6, 7]
     checkpoints = sorted(path.name for path in (tmp_path / "checkpoints").glob("step_*.pt"))
@@ -68,7 +70,10 @@ def test_each_step_logs_validates_checkpoints_and_snapshots_on_its_own_schedule(
 
 def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path):
     run_dir, record = trained_run
-    result = evaluate_checkpoint(task_config("evaluate", run_dir / "checkpoints" / "last.pt", batch_size=3), tmp_path)
+    result = evaluate_checkpoint(
+        read_settings(task_config("evaluate", run_dir / "checkpoints" / "last.pt", batch_size=3), EvaluateSettings),
+        tmp_path,
+    )
     for key in ("mae", "mse", "rmse", "ssim"):
         assert result[key] == pytest.approx(record["final"][key], rel=1e-5)
     assert result["samples"] == 8 and json.loads((tmp_path / "metrics.json").read_text())["mae"] == result["mae"]
@@ -77,20 +82,22 @@ def test_evaluate_reproduces_the_final_validation_metrics(trained_run, tmp_path)
 def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp_path, caplog):
     """A run with another seed on subsets: evaluate.py's defaults score the same samples with the same constants."""
     record = train(
-        tiny_train_config(
-            tiny_dataset,
-            "seed=3",
-            "data.train_samples=12",
-            "data.val_samples=5",
-            "trainer.max_steps=6",
-            "trainer.val_every_steps=3",
-            "logger=none",
+        check_train(
+            tiny_train_config(
+                tiny_dataset,
+                "seed=3",
+                "data.train_samples=12",
+                "data.val_samples=5",
+                "trainer.max_steps=6",
+                "trainer.val_every_steps=3",
+                "logger=none",
+            )
         ),
         tmp_path / "run",
     )
     cfg = task_config("evaluate", tmp_path / "run" / "checkpoints" / "best.pt")
     with caplog.at_level("INFO"):
-        result = evaluate_checkpoint(cfg, tmp_path / "eval")
+        result = evaluate_checkpoint(read_settings(cfg, EvaluateSettings), tmp_path / "eval")
     assert result["samples"] == 5 and result["step"] == record["best"]["step"]
     for key in ("mae", "mse", "rmse", "ssim", "mae_ms"):
         assert result[key] == pytest.approx(record["best"][key], abs=1e-6)
@@ -98,10 +105,13 @@ def test_reevaluating_a_subset_run_reproduces_its_best_metrics(tiny_dataset, tmp
 
 
 def test_subsets_follow_subset_seed_not_the_training_seed(tiny_dataset):
+    from fwilab.config.groups import read_data
     from fwilab.data.build import build_data
 
     def val_indices(*overrides):
-        return build_data(tiny_train_config(tiny_dataset, "data.val_samples=4", *overrides).data).val.indices.tolist()
+        return build_data(
+            read_data(tiny_train_config(tiny_dataset, "data.val_samples=4", *overrides).data)
+        ).val.indices.tolist()
 
     assert val_indices("seed=0") == val_indices("seed=1") == val_indices("seed=2")
     assert val_indices("data.subset_seed=1") != val_indices("data.subset_seed=0")
@@ -114,10 +124,14 @@ def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(
     data = dict(tiny_train_config(tiny_dataset).data, data_min=-20.0, data_max=40.0)
     with caplog.at_level("INFO"):
         kept = evaluate_checkpoint(
-            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data), tmp_path / "a"
+            read_settings(task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data), EvaluateSettings),
+            tmp_path / "a",
         )
         own = evaluate_checkpoint(
-            task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data, normalization="data"),
+            read_settings(
+                task_config("evaluate", run_dir / "checkpoints" / "last.pt", data=data, normalization="data"),
+                EvaluateSettings,
+            ),
             tmp_path / "b",
         )
     assert "normalizing with the constants the model was trained with" in caplog.text
@@ -127,7 +141,7 @@ def test_another_data_set_is_scored_with_the_training_normalizer_unless_asked(
 
 def test_best_checkpoint_follows_the_monitored_metric(tiny_dataset, tmp_path):
     overrides = ["trainer.max_steps=8", "trainer.val_every_steps=2", "trainer.monitor=ssim", "lr=3e-3", "logger=none"]
-    record = train(tiny_train_config(tiny_dataset, *overrides, "diagnostics=off"), tmp_path)
+    record = train(check_train(tiny_train_config(tiny_dataset, *overrides, "diagnostics=off")), tmp_path)
     best = max(record["val_history"], key=lambda entry: entry["ssim"])
     assert record["best"]["step"] == best["step"] and record["best"]["ssim"] == best["ssim"]
     assert torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["step"] == best["step"]
@@ -135,14 +149,14 @@ def test_best_checkpoint_follows_the_monitored_metric(tiny_dataset, tmp_path):
 
 def test_same_seed_same_losses(tiny_dataset, tmp_path):
     cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=4", "trainer.precision=fp32")  # compared exactly
-    first = train(cfg, tmp_path / "a")["train_loss"]
-    assert train(cfg, tmp_path / "b")["train_loss"] == first
+    first = train(check_train(cfg), tmp_path / "a")["train_loss"]
+    assert train(check_train(cfg), tmp_path / "b")["train_loss"] == first
 
 
 def test_nan_loss_stops_with_diverged_status(tiny_dataset, tmp_path):
     cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=6", "loss.lambda_g1v=nan")
     with pytest.raises(TrainingDiverged, match=r"loss or gradient became NaN/Inf at step 1 \(lr="):
-        train(cfg, tmp_path)
+        train(check_train(cfg), tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "diverged" and "step 1" in metrics["error"]
     assert not (tmp_path / "checkpoints").exists()
@@ -182,16 +196,18 @@ def test_train_mode_snapshots_of_one_probe_sample_are_refused_before_step_one(ti
     with pytest.raises(
         ConfigError, match="diagnostics.mode=train needs at least 2 probe samples, this probe holds 1: BatchNorm"
     ):
-        train(cfg, tmp_path)
+        train(check_train(cfg), tmp_path)
     assert not (tmp_path / "metrics.json").exists()
     two = train(
-        tiny_train_config(
-            tiny_dataset,
-            "diagnostics.mode=train",
-            "diagnostics.max_samples=2",
-            "diagnostics.every_n_steps=1",
-            "trainer.max_steps=2",
-            "logger=none",
+        check_train(
+            tiny_train_config(
+                tiny_dataset,
+                "diagnostics.mode=train",
+                "diagnostics.max_samples=2",
+                "diagnostics.every_n_steps=1",
+                "trainer.max_steps=2",
+                "logger=none",
+            )
         ),
         tmp_path / "two",
     )

@@ -11,6 +11,7 @@ from omegaconf import open_dict
 from fwilab.experiments.dashboard import build_report, load_specification, publish, sweep_facts
 from fwilab.tracking.run_logger import FanOutLogger, RunLogger, image_file_name
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import compose_train, tiny_train_config, wandb_records
 
 
@@ -26,7 +27,7 @@ def offline_run(tiny_dataset, tmp_path_factory):
         "diagnostics.types=[]",
         "logger.tags=[smoke]",
     )
-    return run_dir, train(cfg, run_dir)
+    return run_dir, train(check_train(cfg), run_dir)
 
 
 def test_offline_run_history_has_metrics_and_images(offline_run):
@@ -81,9 +82,9 @@ def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dat
     cfg = tiny_train_config(tiny_dataset, *overrides)
     with open_dict(cfg):
         cfg.loss = {"_target_": "helpers.faults.PreemptedAtCall", "call": 3}
-    first = train(cfg, tmp_path)
+    first = train(check_train(cfg), tmp_path)
     assert first["status"] == "preempted" and first["preempted_at_step"] == 3
-    second = train(tiny_train_config(tiny_dataset, *overrides), tmp_path)
+    second = train(check_train(tiny_train_config(tiny_dataset, *overrides)), tmp_path)
     assert second["status"] == "completed" and second["wandb_run_id"] == first["wandb_run_id"]
     files = sorted(tmp_path.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
     assert len(files) == 2 and all(f.name == f"run-{first['wandb_run_id']}.wandb" for f in files)
@@ -108,7 +109,10 @@ def test_same_pictures_are_pngs_in_the_run_dir(offline_run):
 
 def test_logger_none_writes_no_wandb_files(tiny_dataset, tmp_path):
     train(
-        tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics.every_n_steps=1"), tmp_path
+        check_train(
+            tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger=none", "diagnostics.every_n_steps=1")
+        ),
+        tmp_path,
     )
     assert not (tmp_path / "wandb").exists() and (tmp_path / "activations" / "step_000001").is_dir()
 
@@ -119,7 +123,7 @@ def test_unreachable_wandb_does_not_stop_training(tiny_dataset, tmp_path, monkey
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
     cfg = tiny_train_config(tiny_dataset, "trainer.max_steps=2", "logger.init_timeout_s=3", "diagnostics=off")
     assert cfg.logger.mode == "online"
-    record = train(cfg, tmp_path)
+    record = train(check_train(cfg), tmp_path)
     assert record["status"] == "completed"
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and warnings[0].startswith("W&B did not start")
@@ -160,7 +164,7 @@ def test_wandb_run_follows_its_users_conventions(tiny_dataset, tmp_path, monkeyp
     logging.getLogger("fwilab").addHandler(console)
     try:
         with caplog.at_level(logging.INFO, logger="fwilab"):
-            record = train(cfg, tmp_path)
+            record = train(check_train(cfg), tmp_path)
     finally:
         logging.getLogger("fwilab").removeHandler(console)
     records = wandb_records(tmp_path)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import open_dict
 
+from fwilab.config.groups import read_data
 from fwilab.data.build import build_data
 from fwilab.data.openfwi import FilePair
 from fwilab.errors import ConfigError, DataError
@@ -61,8 +62,8 @@ def test_a_clean_set_passes_and_a_rerun_reads_no_sample_again(tmp_path, cache, c
     _write_set(root)
     before = sorted(p.name for p in root.iterdir())
     with caplog.at_level("INFO", logger="fwilab.data.check"):
-        build_data(_config(root))
-        build_data(_config(root))
+        build_data(read_data(_config(root)))
+        build_data(read_data(_config(root)))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data check:")]
     assert (
         "6 samples of 3 file pairs" in lines[0] and "0 pairs from the cache" in lines[0] and "0 finding(s)" in lines[0]
@@ -75,14 +76,14 @@ def test_a_clean_set_passes_and_a_rerun_reads_no_sample_again(tmp_path, cache, c
 def test_nan_and_inf_stop_the_run_naming_file_and_sample(tmp_path, cache, caplog):
     root = tmp_path / "set"
     pairs = _write_set(root)
-    build_data(_config(root))  # clean, now cached
+    build_data(read_data(_config(root)))  # clean, now cached
     _edit(pairs[1].seismic, lambda a: a.__setitem__((1, 2, 300, 7), np.nan))
     _edit(pairs[2].velocity, lambda a: a.__setitem__((0, 0, 5, 5), np.inf))
     with pytest.raises(DataError, match=r"data2\.npy sample 1: NaN or Inf values \(and 1 more finding"):
-        build_data(_config(root))  # the changed files are scanned again, not read from the cache
+        build_data(read_data(_config(root)))  # the changed files are scanned again, not read from the cache
     assert any("model3.npy sample 0: NaN or Inf" in line for line in _warnings(caplog))
     caplog.clear()
-    data = build_data(_config(root, "data.check=warn"))
+    data = build_data(read_data(_config(root, "data.check=warn")))
     assert len(data.train) == 4 and len(_warnings(caplog)) == 2
 
 
@@ -110,7 +111,7 @@ def test_velocity_out_of_range_warns_with_its_likely_cause(tmp_path, cache, capl
     root = tmp_path / "set"
     pairs = _write_set(root)
     np.save(pairs[0].velocity, change(np.load(pairs[0].velocity)).astype(np.float32))
-    build_data(_config(root))  # a warning by default, not a stop
+    build_data(read_data(_config(root)))  # a warning by default, not a stop
     [line] = _warnings(caplog)
     assert line.startswith(f"data check (train): {pairs[0].velocity} ")
     assert re.search(message, line), line
@@ -120,7 +121,7 @@ def test_seismic_scaled_by_1000_is_named(tmp_path, cache, caplog):
     root = tmp_path / "set"
     pairs = _write_set(root)
     _edit(pairs[2].seismic, lambda a: a.__imul__(1000))
-    build_data(_config(root))
+    build_data(read_data(_config(root)))
     [line] = _warnings(caplog)
     peak = float(np.abs(np.load(pairs[2].seismic)).max())
     assert f"data check (val): {pairs[2].seismic} samples 0, 1 (2 of 2): seismic reaches {peak:g}" in line
@@ -132,24 +133,24 @@ def test_a_file_in_both_splits_stops_the_run(tmp_path, cache):
     _write_set(root)
     (root / "val.txt").write_text("data1.npy\tmodel1.npy\n")
     with pytest.raises(DataError, match=r"data check: .*/set/data1\.npy is in both train and val"):
-        build_data(_config(root))
+        build_data(read_data(_config(root)))
     shutil.copy(root / "data2.npy", root / "data9.npy")
     shutil.copy(root / "model2.npy", root / "model9.npy")
     (root / "val.txt").write_text("data9.npy\tmodel9.npy\n")
     with pytest.raises(
         DataError, match=r"val file .*data9\.npy begins with the same sample as train file .*data2\.npy"
     ):
-        build_data(_config(root))
+        build_data(read_data(_config(root)))
 
 
 def test_check_off_reads_nothing_and_a_bad_value_is_refused(tmp_path, cache):
     root = tmp_path / "set"
     pairs = _write_set(root)
     _edit(pairs[0].seismic, lambda a: a.__setitem__((0, 0, 0, 0), np.nan))
-    build_data(_config(root, "data.check=off"))
+    build_data(read_data(_config(root, "data.check=off")))
     assert not (cache / "checks").exists()
     with pytest.raises(ConfigError, match=r"data\.check='strict' is not one of error, warn, off"):
-        build_data(_config(root, "data.check=strict"))
+        build_data(read_data(_config(root, "data.check=strict")))
 
 
 def test_the_scan_keeps_memory_flat(tmp_path, cache):
@@ -157,7 +158,7 @@ def test_the_scan_keeps_memory_flat(tmp_path, cache):
     _write_set(root, files=9)  # 18 samples, 25 MB of seismic
     tracemalloc.start()
     try:
-        build_data(_config(root))
+        build_data(read_data(_config(root)))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -167,9 +168,9 @@ def test_the_scan_keeps_memory_flat(tmp_path, cache):
 def test_a_subset_scans_only_the_samples_it_uses(tmp_path, cache, caplog):
     root = tmp_path / "set"
     pairs = _write_set(root, files=5)
-    data = build_data(_config(root, "data.train_samples=3"))
+    data = build_data(read_data(_config(root, "data.train_samples=3")))
     unused = sorted(set(range(8)) - set(data.train.indices.tolist()))[0]
     _edit(pairs[unused // SAMPLES].seismic, lambda a: a.__setitem__((unused % SAMPLES, 0, 0, 0), np.nan))
-    build_data(_config(root, "data.train_samples=3"))  # the NaN sample is not one the run uses
+    build_data(read_data(_config(root, "data.train_samples=3")))  # the NaN sample is not one the run uses
     with pytest.raises(DataError, match="NaN or Inf"):
-        build_data(_config(root))
+        build_data(read_data(_config(root)))

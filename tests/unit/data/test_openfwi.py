@@ -5,6 +5,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from fwilab.config.groups import read_data
 from fwilab.data.build import build_data
 from fwilab.data.openfwi import (
     FilePair,
@@ -55,7 +56,7 @@ def _data_config(family: str, root, *overrides: str):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_loads_its_official_download_without_a_split_file(tmp_path, family):
     root = write_download(tmp_path, family)
-    data = build_data(_data_config(family, root))
+    data = build_data(read_data(_data_config(family, root)))
     for split, dataset in (("train", data.train), ("val", data.val)):
         expected = [FilePair(root / s, root / v) for s, v in relative_names(family, split)]
         assert dataset.pairs == expected, split
@@ -78,7 +79,7 @@ def test_openfwis_own_split_files_work_as_they_are(tmp_path, family, caplog):
         "data.check=off",  # the same files pass the data check in the test above
     )
     with caplog.at_level("INFO", logger="fwilab.data.openfwi"):
-        data = build_data(cfg)
+        data = build_data(read_data(cfg))
     assert data.val.pairs == [FilePair(root / s, root / v) for s, v in relative_names(family, "val")]
     assert "do not exist" in caplog.text and str(root) in caplog.text
 
@@ -93,7 +94,7 @@ def test_split_file_entry_found_nowhere_is_named(tmp_path):
     with pytest.raises(
         DataError, match=r"data\.val: .*/projects/piml_inversion/FWIOpenData/CurveFault_A/vel3_1_33\.npy does not exist"
     ):
-        build_data(cfg)
+        build_data(read_data(cfg))
 
 
 def test_wrong_root_names_the_expected_layout_and_what_the_folder_holds(tmp_path):
@@ -102,12 +103,12 @@ def test_wrong_root_names_the_expected_layout_and_what_the_folder_holds(tmp_path
         DataError,
         match=r"data/data\{1\.\.48\}\.npy .*found seis\{2,3,4\}_1_\*\.npy files: this looks like a Fault-family A",
     ):
-        build_data(_data_config("flatvel_a", fault_root))
+        build_data(read_data(_data_config("flatvel_a", fault_root)))
     vel_root = write_download(tmp_path, "flatvel_b")
     with pytest.raises(
         DataError, match=r"seis\{2,3,4\}_1_\{0\.\.31\}\.npy .*found data1\.\.data60\.npy: this looks like a Vel-family"
     ):
-        build_data(_data_config("curvefault_a", vel_root))
+        build_data(read_data(_data_config("curvefault_a", vel_root)))
 
 
 @pytest.mark.parametrize("split_files", [False, True])
@@ -116,14 +117,14 @@ def test_a_missing_real_data_root_is_an_error_and_never_created(tmp_path, split_
     with pytest.raises(
         DataError, match=r"data\.root=.*/nowhere does not exist; fwilab never creates a real data folder"
     ):
-        build_data(_data_config("curvefault_a", tmp_path / "nowhere", *overrides))
+        build_data(read_data(_data_config("curvefault_a", tmp_path / "nowhere", *overrides)))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_debug_smoke_runs_on_real_data_with_its_small_sizes(tmp_path):
     root = write_download(tmp_path, "curvefault_a", samples_per_file=2)
     cfg = compose_train("debug=smoke", "data=curvefault_a", f"data.root={root}")
-    data = build_data(cfg.data)
+    data = build_data(read_data(cfg.data))
     assert cfg.data.synthetic is None and (len(data.train), len(data.val)) == (16, 8)
     assert all(pair.seismic.parent == root for pair in data.train.pairs)
     smoke = compose_train("debug=smoke").data  # the generated smoke set keeps its sizes
@@ -134,7 +135,7 @@ def test_partial_download_names_a_missing_file(tmp_path):
     root = write_download(tmp_path, "flatfault_b")
     (root / "seis7_1_5.npy").unlink()
     with pytest.raises(DataError, match=r"1 of the 96 files .* missing .*seis7_1_5\.npy"):
-        build_data(_data_config("flatfault_b", root))
+        build_data(read_data(_data_config("flatfault_b", root)))
 
 
 def test_split_file_paths_resolve_against_root(tmp_path):

@@ -15,6 +15,7 @@ from fwilab.errors import ConfigError
 from fwilab.models import ConvBlock, DeconvBlock, InversionNet, ReconstructionNet
 from fwilab.tracking import BackgroundLogger, RunLogger
 from fwilab.training.loop import train
+from fwilab.training.train_settings import check_train
 from helpers import ROOT, tiny_train_config
 
 INVERSIONNET_BLOCKS = [
@@ -124,8 +125,10 @@ def test_recorder_hooks_the_plain_module_under_compile(small_net):
 def test_snapshots_do_not_change_training(tiny_dataset, tmp_path):
     """Same seed, snapshots every step vs none: identical loss curve and identical weights."""
     common = ["trainer.max_steps=6", "logger=none", "trainer.precision=fp32"]  # compared bit for bit
-    with_snapshots = train(tiny_train_config(tiny_dataset, *common, "diagnostics.every_n_steps=1"), tmp_path / "on")
-    without = train(tiny_train_config(tiny_dataset, *common, "diagnostics=off"), tmp_path / "off")
+    with_snapshots = train(
+        check_train(tiny_train_config(tiny_dataset, *common, "diagnostics.every_n_steps=1")), tmp_path / "on"
+    )
+    without = train(check_train(tiny_train_config(tiny_dataset, *common, "diagnostics=off")), tmp_path / "off")
     assert with_snapshots["train_loss"] == without["train_loss"]
     assert with_snapshots["final"] == {**without["final"]}
     on = torch.load(tmp_path / "on" / "checkpoints" / "last.pt", weights_only=True)["model"]

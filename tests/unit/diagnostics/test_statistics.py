@@ -8,6 +8,8 @@ from omegaconf import OmegaConf
 from scipy.stats import ortho_group
 from torch import nn
 
+from fwilab.config.checks import read_group
+from fwilab.config.groups import DiagnosticsSettings
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots
 from fwilab.diagnostics.statistics import (
@@ -19,7 +21,6 @@ from fwilab.diagnostics.statistics import (
 )
 from fwilab.errors import ConfigError
 from fwilab.models import ConvBlock, DeconvBlock, ReconstructionNet
-from fwilab.settings import DiagnosticsSettings, check_group
 from helpers import CONF
 from helpers.references import hsic_cka
 
@@ -175,4 +176,4 @@ def test_statistics_can_be_switched_off_and_are_validated():
     assert review.images and not review.scalars and not review.histograms
     snapshots.close()
     with pytest.raises(ConfigError, match="diagnostics.statistics='yes' must be true or false"):
-        check_group("diagnostics", _diagnostics(statistics="yes"), DiagnosticsSettings)
+        read_group("diagnostics", _diagnostics(statistics="yes"), DiagnosticsSettings)

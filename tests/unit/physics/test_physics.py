@@ -12,7 +12,6 @@ from fwilab.errors import ConfigError
 from fwilab.physics.forward import simulate_shot_gathers, torch_threads
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
 from fwilab.physics.refine import (
-    RefineSettings,
     depth_ramp,
     descent_direction,
     gaussian_smooth,
@@ -20,6 +19,7 @@ from fwilab.physics.refine import (
     stage_of,
     step_at,
 )
+from helpers import refine_settings
 
 SHORT = 300  # time samples: the direct wave and the shallow reflections, at a third of the cost
 
@@ -110,12 +110,17 @@ def test_a_range_the_operator_cannot_step_is_refused(vel_range):
         ({"depth_scaling": -1.0}, "depth_scaling"),
         ({"frequencies_hz": (10.0, 5.0)}, "low to high"),
         ({"frequencies_hz": (None, 5.0)}, "full band"),
-        ({"vel_max": 6000.0}, "steps stably"),
     ],
 )
 def test_bad_settings_are_refused(change, match):
     with pytest.raises(ConfigError, match=match):
-        RefineSettings(**{"iterations": 10, **change}).check()
+        refine_settings(**{"iterations": 10, **change})
+
+
+def test_a_velocity_range_the_operator_cannot_step_is_refused_before_refining():
+    maps = torch.full((1, 1, 70, 70), 3000.0)
+    with pytest.raises(ConfigError, match="steps stably"):
+        refine(maps, torch.zeros(1, 5, SHORT, 70), refine_settings(iterations=10), (1500.0, 6000.0))
 
 
 def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(true_model):
@@ -123,8 +128,8 @@ def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(t
     observed = simulate_shot_gathers(true_model, n_time=SHORT)
     start = gaussian_smooth(true_model, 4.0)
     seen = []
-    settings = RefineSettings(iterations=8, frequencies_hz=(8.0, None))
-    refined, history = refine(start, observed, settings, lambda k, v, m: seen.append(k))
+    settings = refine_settings(iterations=8, frequencies_hz=(8.0, None))
+    refined, history = refine(start, observed, settings, (1500.0, 4500.0), lambda k, v, m: seen.append(k))
     assert len(history) == 9 and seen == list(range(9))
     assert history[-1][0] < 0.5 * history[0][0]
     assert (refined - true_model).abs().mean() < 0.9 * (start - true_model).abs().mean()
@@ -134,7 +139,7 @@ def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(t
 def test_each_sample_moves_its_largest_cell_by_the_step_whatever_its_gradient_scale():
     """Gradients 1e-9 and 1e3 in scale both move their largest cell step_ms m/s; a uniform gradient moves the deep
     rows more (depth scaling), the bottom row by the step, the top row by a seventieth of it."""
-    settings = RefineSettings(iterations=1, smoothing_cells=0.0, depth_scaling=1.0)
+    settings = refine_settings(iterations=1, smoothing_cells=0.0, depth_scaling=1.0)
     gradient = torch.ones(2, 1, 70, 70)
     gradient[0] *= 1e-9
     gradient[1] *= -1e3
@@ -142,12 +147,12 @@ def test_each_sample_moves_its_largest_cell_by_the_step_whatever_its_gradient_sc
     assert update.flatten(1).abs().amax(dim=1).tolist() == pytest.approx([40.0, 40.0])
     assert update[0, 0, -1, 0].item() == pytest.approx(40.0) and update[0, 0, 0, 0].item() == pytest.approx(40.0 / 70)
     assert (update[1] < 0).all(), "the update follows the gradient's sign (the task subtracts it)"
-    flat = descent_direction(gradient, RefineSettings(iterations=1, depth_scaling=0.0), 40.0)
+    flat = descent_direction(gradient, refine_settings(iterations=1, depth_scaling=0.0), 40.0)
     assert flat[0].flatten().tolist() == pytest.approx([40.0] * 4900)
 
 
 def test_the_step_decays_from_step_ms_to_a_tenth_of_it_at_the_last_iteration():
-    settings = RefineSettings(iterations=50, step_ms=150.0)
+    settings = refine_settings(iterations=50, step_ms=150.0)
     steps = [step_at(k, settings) for k in range(50)]
     assert steps[0] == pytest.approx(150.0) and steps[-1] == pytest.approx(15.0)
     assert all(later < earlier for earlier, later in zip(steps, steps[1:]))
@@ -162,7 +167,7 @@ def test_depth_ramp_grows_linearly_with_depth():
 
 
 def test_the_iterations_are_split_evenly_over_the_frequency_stages():
-    settings = RefineSettings(iterations=7, frequencies_hz=(5.0, 10.0, None))
+    settings = refine_settings(iterations=7, frequencies_hz=(5.0, 10.0, None))
     assert [stage_of(k, settings) for k in range(7)] == [5.0, 5.0, 5.0, 10.0, 10.0, None, None]
 
 

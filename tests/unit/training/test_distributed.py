@@ -4,9 +4,9 @@ parallel are refused (the torchrun runs: tests/tasks/train/test_torchrun.py)."""
 import pytest
 
 from fwilab.errors import ConfigError
-from fwilab.settings import check_train
 from fwilab.training.distributed import init_distributed
 from fwilab.training.sampler import ResumableShuffleSampler
+from fwilab.training.train_settings import check_train
 from helpers import compose_train
 
 
@@ -25,12 +25,12 @@ def test_ranks_split_each_global_batch_of_the_single_process_order():
 
 
 def test_distributed_false_refuses_several_processes_and_auto_takes_one_alone(monkeypatch):
-    trainer = compose_train("trainer.device=cpu", "trainer.distributed=false").trainer
+    trainer = check_train(compose_train("trainer.device=cpu", "trainer.distributed=false")).trainer
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="WORLD_SIZE=2 .* with trainer.distributed=false: each would train alone"):
         init_distributed(trainer)
     monkeypatch.setenv("WORLD_SIZE", "1")
-    assert not init_distributed(compose_train("trainer.device=cpu").trainer).active
+    assert not init_distributed(check_train(compose_train("trainer.device=cpu")).trainer).active
     with pytest.raises(ConfigError, match="trainer.distributed='yes' must be auto, true or false"):
         check_train(compose_train("trainer.device=cpu", "trainer.distributed=yes"))
 

@@ -5,8 +5,9 @@ import torch
 
 from fwilab.errors import ConfigError
 from fwilab.training.batches import prefetch_to_device
+from fwilab.training.fast_path import resolve_fast_path
 from fwilab.training.loop import train
-from fwilab.training.performance import resolve_fast_path
+from fwilab.training.train_settings import check_train
 from helpers import tiny_train_config, train_as_the_command_does
 
 # fp32 pinned: these runs are compared with each other, bit for bit or to rounding (auto may pick bf16 on this CPU)
@@ -20,7 +21,7 @@ def _weights(run_dir):
 @pytest.fixture(scope="module")
 def plain_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("plain")
-    return run_dir, train(tiny_train_config(tiny_dataset, *FAST), run_dir)
+    return run_dir, train(check_train(tiny_train_config(tiny_dataset, *FAST)), run_dir)
 
 
 def _fake_cpu(monkeypatch, avx512_bf16: bool, amx: bool) -> None:
@@ -41,9 +42,10 @@ def test_auto_on_cpu_is_eager_fp32_and_names_a_native_bf16_feature(
 ):
     from fwilab.data.build import build_data
 
-    cfg = tiny_train_config(tiny_dataset)
+    settings = check_train(tiny_train_config(tiny_dataset))
     _fake_cpu(monkeypatch, avx512_bf16, amx)
-    fast = resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train)
+    train_set = build_data(settings.data).train
+    fast = resolve_fast_path(settings.trainer, torch.device("cpu"), train_set)
     assert fast.precision_choice.startswith(choice)
     assert (
         fast.precision,
@@ -55,13 +57,13 @@ def test_auto_on_cpu_is_eager_fp32_and_names_a_native_bf16_feature(
     ) == (precision, False, False, False, "float32", 0)
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")  # a torch without the check: nothing is assumed
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
-    assert resolve_fast_path(cfg.trainer, torch.device("cpu"), build_data(cfg.data).train).precision == "fp32"
+    assert resolve_fast_path(settings.trainer, torch.device("cpu"), train_set).precision == "fp32"
 
 
 def test_the_start_line_shows_the_precision_and_why(tiny_dataset, tmp_path, monkeypatch, caplog):
     _fake_cpu(monkeypatch, True, False)
     with caplog.at_level("INFO", logger="fwilab"):
-        record = train(tiny_train_config(tiny_dataset, *FAST[1:4], "trainer.max_steps=2"), tmp_path)
+        record = train(check_train(tiny_train_config(tiny_dataset, *FAST[1:4], "trainer.max_steps=2")), tmp_path)
     assert record["status"] == "completed"
     [start] = [r.getMessage() for r in caplog.records if "parameters) on cpu" in r.getMessage()]
     assert (
@@ -97,14 +99,16 @@ def test_prefetch_hands_over_every_batch_in_order_with_the_next_already_read():
 
 def test_loader_workers_give_the_same_run(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
-    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.num_workers=2"), tmp_path)
+    run = train(check_train(tiny_train_config(tiny_dataset, *FAST, "trainer.num_workers=2")), tmp_path)
     assert run["train_loss"] == plain["train_loss"] and run["final"] == plain["final"]
 
 
 def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
     resident = train(
-        tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=float32"),
+        check_train(
+            tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=float32")
+        ),
         tmp_path,
     )
     assert resident["train_loss"] == plain["train_loss"] and resident["final"] == plain["final"]
@@ -115,7 +119,9 @@ def test_resident_split_gives_the_same_run_as_the_loader(tiny_dataset, plain_run
 def test_resident_bf16_storage_stays_close(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
     compact = train(
-        tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=bfloat16"),
+        check_train(
+            tiny_train_config(tiny_dataset, *FAST, "trainer.data_on_device=true", "trainer.device_data_dtype=bfloat16")
+        ),
         tmp_path,
     )
     assert compact["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=0.01)
@@ -125,7 +131,7 @@ def test_resident_bf16_storage_stays_close(tiny_dataset, plain_run, tmp_path):
 
 def test_channels_last_matches_contiguous(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
-    run = train(tiny_train_config(tiny_dataset, *FAST, "trainer.channels_last=true"), tmp_path)
+    run = train(check_train(tiny_train_config(tiny_dataset, *FAST, "trainer.channels_last=true")), tmp_path)
     # Other convolution kernels: the same first step up to rounding, which later steps amplify.
     assert run["train_loss"][0][1] == pytest.approx(plain["train_loss"][0][1], rel=1e-4)
     for (_, a), (_, b) in zip(run["train_loss"], plain["train_loss"]):
@@ -135,7 +141,7 @@ def test_channels_last_matches_contiguous(tiny_dataset, plain_run, tmp_path):
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_on_cpu(tiny_dataset, plain_run, tmp_path, precision):
     _, plain = plain_run
-    run = train(tiny_train_config(tiny_dataset, *FAST, f"trainer.precision={precision}"), tmp_path)
+    run = train(check_train(tiny_train_config(tiny_dataset, *FAST, f"trainer.precision={precision}")), tmp_path)
     losses = [loss for _, loss in run["train_loss"]]
     assert run["status"] == "completed" and all(0 < loss < 10 for loss in losses)
     assert losses != [loss for _, loss in plain["train_loss"]]  # autocast really ran
@@ -147,8 +153,10 @@ def test_mixed_precision_trains_on_cpu(tiny_dataset, plain_run, tmp_path, precis
 def test_compiled_training_forward_matches_eager(tiny_dataset, plain_run, tmp_path):
     _, plain = plain_run
     run = train(
-        tiny_train_config(
-            tiny_dataset, *FAST, "trainer.compile=true", "diagnostics=default", "diagnostics.every_n_steps=3"
+        check_train(
+            tiny_train_config(
+                tiny_dataset, *FAST, "trainer.compile=true", "diagnostics=default", "diagnostics.every_n_steps=3"
+            )
         ),
         tmp_path,
     )

@@ -8,6 +8,7 @@ import pytest
 from omegaconf import open_dict
 from PIL import Image
 
+from fwilab.config.groups import read_data
 from fwilab.data.build import build_data
 from fwilab.data.openfwi import read_split_file
 from fwilab.data.synthetic import generate as generate_module
@@ -162,7 +163,7 @@ def test_an_openfwi_download_given_to_the_generator_is_refused_and_left_untouche
     with pytest.raises(
         DataError, match=rf"{root} holds files fwilab did not generate \(.*{looks_like} folder\); .*{use}"
     ):
-        build_data(cfg)
+        build_data(read_data(cfg))
     with pytest.raises(DataError, match=looks_like):  # generate_data.py out=<download>, with a plan its files fit
         generate_dataset(root, PLAN, progress=False)
     assert _snapshot(root) == before

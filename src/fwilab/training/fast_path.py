@@ -16,13 +16,13 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
-from omegaconf import DictConfig
 
+from fwilab.config.groups import TrainerSettings
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.device import available_cores
 from fwilab.training.batches import split_fits_on_device
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # per fwilab.config.groups.PRECISIONS
 MAX_AUTO_WORKERS = 8
 
 
@@ -39,12 +39,12 @@ class FastPath:
 
     def autocast(self, device: torch.device) -> AbstractContextManager:
         """Mixed-precision autocast for the forward pass and loss (nothing in fp32)."""
-        dtype = PRECISIONS[self.precision]
+        dtype = AUTOCAST_DTYPES[self.precision]
         return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
 def _switch(value: str | bool, on_gpu: bool) -> bool:
-    """A checked ``auto | true | false`` setting (fwilab.settings): auto is on for a GPU."""
+    """An ``auto | true | false`` setting: auto is on for a GPU."""
     return on_gpu if value == "auto" else value
 
 
@@ -79,7 +79,8 @@ def _auto_precision(device: torch.device) -> tuple[str, str]:
     return "fp32", "auto: fp32 (this CPU would emulate bf16: no AVX512-BF16 or AMX)"
 
 
-def resolve_fast_path(trainer: DictConfig, device: torch.device, train_set: OpenFWIDataset) -> FastPath:
+def resolve_fast_path(trainer: TrainerSettings, device: torch.device, train_set: OpenFWIDataset) -> FastPath:
+    """What each switch of ``trainer`` means on ``device`` for ``train_set`` (auto resolved)."""
     on_gpu = device.type == "cuda"
     precision, precision_choice = trainer.precision, "set"
     if precision == "auto":
