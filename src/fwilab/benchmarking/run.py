@@ -79,6 +79,15 @@ def _report_header(cfg: DictConfig, train_cfg: DictConfig, device: torch.device,
     }
 
 
+BENCHMARK_KEYS = ("device", "benchmark")  # benchmark.yaml's own keys; the rest is a training config
+
+
+def training_config(cfg: DictConfig) -> DictConfig:
+    """benchmark.yaml's training part, interpolations resolved: what each configuration trains with (check_train)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return OmegaConf.create({key: value for key, value in resolved.items() if key not in BENCHMARK_KEYS})
+
+
 def check_configurations(cfg: DictConfig, trainer: DictConfig) -> None:
     """The trainer settings and each configuration's, before any data is written or generated."""
     read_group("trainer", trainer, TrainerSettings)
@@ -91,7 +100,7 @@ def run_benchmarks(cfg: DictConfig, train_cfg: DictConfig, out_dir: Path) -> dic
     device = resolve_device(train_cfg.trainer.device)
     cfg = resolve_settings(cfg, device)
     sizes = {"batch_size": cfg.batch_size, "eval_batch_size": cfg.batch_size}
-    train_cfg = OmegaConf.merge(train_cfg, {"trainer": sizes})
+    train_cfg = training_config(OmegaConf.merge(train_cfg, {"trainer": sizes}))
     check_configurations(cfg, train_cfg.trainer)
     if cfg.generation.n_models:
         import_deepwave()  # before minutes of training, not after
