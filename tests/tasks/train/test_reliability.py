@@ -19,6 +19,7 @@ from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
 from fwilab.training.randomness import restore_rng_state, rng_state
 from helpers import ROOT, tiny_train_config
+from helpers.checkpoint_formats import write_pre_manager_checkpoint
 
 STEPS = 16
 
@@ -255,6 +256,22 @@ def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, sho
         return
     with pytest.raises(CheckpointError, match=r"^cannot resume from .*last\.pt: " + message):
         train(cfg, tmp_path)
+
+
+def test_a_checkpoint_of_the_pre_manager_layout_resumes_to_the_same_weights(tiny_dataset, tmp_path, caplog):
+    """A run interrupted under an fwilab before the checkpoint manager continues bit for bit (its meter included:
+    step 3's loss is in the interval logged at step 4)."""
+    overrides = ("trainer.max_steps=4", "trainer.checkpoint_every_steps=1", "logger=none", "diagnostics=off")
+    straight = train(tiny_train_config(tiny_dataset, *overrides), tmp_path / "straight")
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)
+    saved = torch.load(tmp_path / "straight" / "checkpoints" / "step_00000003.pt", weights_only=True)
+    write_pre_manager_checkpoint(tmp_path / "old" / "checkpoints" / "step_00000003.pt", saved)
+    with caplog.at_level("INFO"):
+        resumed = train(tiny_train_config(tiny_dataset, *overrides), tmp_path / "old")
+    assert "step_00000003.pt at step 3" in caplog.text
+    assert resumed["train_loss"] == straight["train_loss"] and resumed["val_history"] == straight["val_history"]
+    ours, theirs = _final_weights(tmp_path / "old"), _final_weights(tmp_path / "straight")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, tmp_path, caplog):
