@@ -13,12 +13,17 @@ PRE_MANAGER_KEYS = {
     "model", "config", "step", "epoch", "normalizer", "fingerprint",
     "optimizer", "scheduler", "scaler", "rng", "running_loss", "running_steps", "record",
 }  # fmt: skip
+# What that version's run fingerprint covered (key prefixes): not the optimizer, schedule, loss or gradient clipping.
+PRE_MANAGER_FINGERPRINT = ("seed", "model.", "data.", "normalizer.", "batch_size", "total_steps")
 
 
 def write_pre_manager_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """``state`` (a checkpoint file's content as fwilab writes it now) written to ``path`` in the pre-manager layout."""
     flat = {key: value for key, value in state.items() if key != "meter"}
     flat["running_loss"], flat["running_steps"] = state["meter"]["loss_sum"], state["meter"]["steps"]
+    flat["fingerprint"] = {
+        key: value for key, value in state["fingerprint"].items() if key.startswith(PRE_MANAGER_FINGERPRINT)
+    }
     assert set(flat) <= PRE_MANAGER_KEYS, set(flat) - PRE_MANAGER_KEYS  # a part that layout did not have
     torch.save(flat, path)
     return path

@@ -11,7 +11,7 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1,
-    "models": 2, "data": 2, "logging": 2,
+    "models": 2, "data": 2, "logging": 2, "run_files": 2,
     "diagnostics": 3, "resolvers": 3, "physics": 3,
     "training": 4, "experiments": 4,
     "settings": 5,  # the declared config groups and their checks: they name what training accepts

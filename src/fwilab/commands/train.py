@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_task, run_dir, start_run_files
 from fwilab.commands import CONFIG_PATH
 from fwilab.settings import check_train
 from fwilab.tasks.train import train_task
@@ -13,7 +13,7 @@ from fwilab.tasks.train import train_task
 @hydra_task
 def main(cfg: DictConfig) -> dict | float:
     check_train(cfg)  # before any data is read or generated
-    return train_task(cfg, run_dir())
+    return train_task(cfg, run_dir(), started=start_run_files)  # Hydra's record once the resume is checked
 
 
 if __name__ == "__main__":

@@ -75,18 +75,29 @@ class CheckpointManager:
 
     def resume(self, policy: str | None, context: DistributedContext) -> int:
         """Continue the checkpoint ``policy`` names (``auto`` or None: the newest intact one here; ``never``; a path)
-        after checking it belongs to this run, each part taking back its state; the step it was taken at (0: none)."""
-        found = self._to_resume(policy, context)
-        if found is None:
+        after checking it belongs to this run, each part taking back its state; the step it was taken at (0: none).
+
+        Nothing in the folder changes before that check passes. Then a run that does not continue the newest
+        checkpoint here moves the folder's checkpoints aside (and says where): they belong to another timeline.
+        """
+        if policy in (None, "auto"):
+            newest, saved = self._newest_intact(context.is_main)
+            path = newest
+        else:
+            newest = self.directory.latest()
+            path = None if policy == "never" else Path(str(policy))
+            saved = Checkpoint.read(path) if path is not None else None
+        if saved is not None:
+            self._check(saved, path)
+        context.broadcast_from_main(None)  # every rank has read and checked it before rank 0 moves anything
+        if context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
+            moved = self.directory.move_aside()
+            if moved is not None:
+                log.warning(
+                    "trainer.resume=%s: the checkpoints already in %s were moved to %s", policy, self.folder, moved
+                )
+        if saved is None:
             return 0
-        saved, path = found
-        check_fingerprint(saved.fingerprint, self.identity.fingerprint, path)
-        missing = [name for name in self.parts if name not in saved.parts]
-        if missing:
-            raise CheckpointError(
-                f"cannot resume from {path}: it holds no {', '.join(missing)} (saved by a run without them); "
-                "start over with trainer.resume=never"
-            )
         for name, part in self.parts.items():
             try:
                 part.load_state_dict(saved.parts[name])
@@ -97,27 +108,15 @@ class CheckpointManager:
         log.info("resuming from %s at step %d", path, saved.step)
         return saved.step
 
-    def _to_resume(self, policy: str | None, context: DistributedContext) -> tuple[Checkpoint, Path] | None:
-        """The checkpoint to continue and its path, or None to start fresh.
-
-        A run that does not continue the newest checkpoint here moves the folder's checkpoints aside
-        (and says where): they belong to another timeline.
-        """
-        if policy in (None, "auto"):
-            newest, saved = self._newest_intact(context.is_main)
-            path = newest
-        else:
-            newest = self.directory.latest()
-            path = None if policy == "never" else Path(str(policy))
-            saved = Checkpoint.read(path) if path is not None else None
-        context.broadcast_from_main(None)  # every rank has read it before rank 0 moves anything
-        if context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
-            moved = self.directory.move_aside()
-            if moved is not None:
-                log.warning(
-                    "trainer.resume=%s: the checkpoints already in %s were moved to %s", policy, self.folder, moved
-                )
-        return None if saved is None else (saved, path)
+    def _check(self, saved: Checkpoint, path: Path) -> None:
+        """Refuse ``saved`` unless it is of this run (the fingerprint) and holds every part of it."""
+        check_fingerprint(saved.fingerprint, saved.config, self.identity.fingerprint, path)
+        missing = [name for name in self.parts if name not in saved.parts]
+        if missing:
+            raise CheckpointError(
+                f"cannot resume from {path}: it holds no {', '.join(missing)} (saved by a run without them); "
+                "start over with trainer.resume=never"
+            )
 
     def _newest_intact(self, main: bool) -> tuple[Path | None, Checkpoint | None]:
         """The newest step checkpoint that reads, and its content. A damaged newer one (a truncated file) is renamed

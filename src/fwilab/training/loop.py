@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,13 +35,14 @@ from fwilab.training.validation import evaluate
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
-    """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds."""
+def train(cfg: DictConfig, run_dir: str | Path, started: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Train, validate and checkpoint as ``cfg`` says; returns what ``metrics.json`` holds. ``started`` is called once
+    the run has passed its checks (the resume's included), before it writes its own files into ``run_dir``."""
     context = init_distributed(cfg.trainer)
     cfg = copy.deepcopy(cfg)  # the caller's config stays as given
     cfg.trainer.distributed = context.active  # what ``auto`` became: config.yaml and the checks see the real run
     try:
-        record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context)
+        record = _train(cfg, Path(context.broadcast_from_main(str(run_dir))), context, started)
     finally:
         context.close()
     if record["status"] == "preempted" and record.get("preempted_by"):
@@ -48,8 +50,10 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     return record
 
 
-def _train(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
-    run = build_run(cfg, run_dir, context)
+def _train(
+    cfg: DictConfig, run_dir: Path, context: DistributedContext, started: Callable[[], None] | None
+) -> dict[str, Any]:
+    run = build_run(cfg, run_dir, context, started)
     state, plan = run.state, run.plan
     batches = run.source.after(state.step)
     progress = Progress(plan.total_steps, "train", unit="step", initial=state.step, log_lines=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from fwilab.metric_registry import REGISTRY
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
-from fwilab.training.checkpoint import RunIdentity, load_model_weights, read_saved_model
+from fwilab.training.checkpoint import RunIdentity, Stateful, load_model_weights, read_saved_model
 from fwilab.training.checkpoint_manager import CheckpointManager
 from fwilab.training.distributed import DistributedContext
 from fwilab.training.fingerprint import run_fingerprint
@@ -106,8 +107,11 @@ class Run:
     data_fit: DataFit | None
 
 
-def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Run:
-    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
+def build_run(
+    cfg: DictConfig, run_dir: Path, context: DistributedContext, started: Callable[[], None] | None = None
+) -> Run:
+    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked. ``started`` is called
+    when the checks have passed, before the run writes into ``run_dir``."""
     trainer, main = cfg.trainer, context.is_main
     _open_run_directory(run_dir, main)
     seed_everything(cfg.seed)
@@ -130,21 +134,13 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
         fingerprint=run_fingerprint(cfg, data, plan.global_batch, plan.total_steps),
         normalizer=vars(data.normalizer),
     )
-    parts = {  # what each checkpoint carries, by name, restored in this order: a new part is one entry here
-        "model": state.model,
-        "optimizer": state.optimizer,
-        "scheduler": state.scheduler,
-        "scaler": state.scaler,
-        "meter": meter,
-        "record": record,
-        "rng": RandomStates(),  # last: nothing restored after it draws a random number
-    }
     every = trainer.checkpoint_every_steps or plan.val_every
+    parts = _checkpoint_parts(state, meter, record)
     checkpoints = CheckpointManager(
         run_dir / "checkpoints", parts, identity, every, plan.steps_per_epoch, trainer.keep_checkpoints
     )
     state.step = checkpoints.resume(trainer.resume, context)
-    _start(cfg, run_dir, context, data, plan, record, fast)
+    _start(cfg, run_dir, context, data, plan, record, fast, started)
     snapshots = None
     if cfg.diagnostics.enabled and main:
         snapshots = _probe_snapshots(cfg.diagnostics, data, state.model, context.device)
@@ -165,6 +161,20 @@ def build_run(cfg: DictConfig, run_dir: Path, context: DistributedContext) -> Ru
         snapshots,
         data_fit,
     )
+
+
+def _checkpoint_parts(state: TrainState, meter: IntervalMeter, record: RunRecord) -> dict[str, Stateful]:
+    """What each checkpoint carries, by name, restored in this order: a new part (a critic, its optimizer, an EMA
+    copy) is one entry here."""
+    return {
+        "model": state.model,
+        "optimizer": state.optimizer,
+        "scheduler": state.scheduler,
+        "scaler": state.scaler,
+        "meter": meter,
+        "record": record,
+        "rng": RandomStates(),  # last: nothing restored after it draws a random number
+    }
 
 
 def _batches(
@@ -223,8 +233,12 @@ def _start(
     plan: StepPlan,
     record: RunRecord,
     fast: FastPath,
+    started: Callable[[], None] | None,
 ) -> None:
-    """The run starts here (until now a refused run has written nothing into its directory): its config, one line."""
+    """The run starts here (until now a refused run has written nothing into its directory): ``started`` (the
+    command's Hydra record and log file), its config, one line."""
+    if started is not None:
+        started()
     if context.is_main:
         atomic_write(
             run_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(cfg, resolve=True).encode())
