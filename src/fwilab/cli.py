@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from fwilab.errors import FwilabError, error_line
-from fwilab.run_files import HeldRunFiles, writes_own_files
+from fwilab.run_files import hold_files, release_files, start_files, writes_own_files
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
 
@@ -62,15 +62,13 @@ class Claim:
 
 
 _CLAIMS: dict[Path, Claim] = {}
-_HELD_FILES: dict[Path, HeldRunFiles] = {}  # the jobs whose Hydra record and log file wait for their start
 
 
 def start_run_files() -> None:
     """Write the running job's Hydra record and log file now, when they wait for it (``hydra.output_subdir: null``,
     as train's): its task calls this once its checks have passed. Elsewhere (another rank, Hydra's own) nothing."""
-    held = _HELD_FILES.get(run_dir()) if HydraConfig.initialized() else None
-    if held is not None:
-        held.start()
+    if HydraConfig.initialized():
+        start_files(run_dir())
 
 
 def _is_main_process() -> bool:
@@ -152,7 +150,7 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
             raise SystemExit(1)
         claim = claim_run_directory(run_dir()) if HydraConfig.initialized() and _is_main_process() else None
         if claim is not None and writes_own_files():
-            _HELD_FILES[run_dir()] = HeldRunFiles(run_dir(), copy.deepcopy(cfg))
+            hold_files(run_dir(), copy.deepcopy(cfg))
         if claim is not None and claim.lock.taken_over is not None:
             dead = claim.lock.taken_over
             log.warning(
@@ -172,9 +170,8 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
                 raise
             return _fail(error, multirun, f"{type(error).__name__}: ")
         finally:
-            held = _HELD_FILES.pop(run_dir(), None) if HydraConfig.initialized() else None
-            if held is not None:
-                held.close()
+            if HydraConfig.initialized():
+                release_files(run_dir())
             if claim is not None:
                 _release(claim, refused)
 

@@ -67,3 +67,25 @@ class HeldRunFiles:
         if self.log_file is not None:
             root.removeHandler(self.log_file)
             self.log_file.close()
+
+
+_HELD: dict[Path, HeldRunFiles] = {}  # by run directory; here, not in a caller, as launchers pickle callers by value
+
+
+def hold_files(directory: Path, task_config: DictConfig) -> None:
+    """Hold ``directory``'s log records and Hydra record until ``start_files(directory)``."""
+    _HELD[directory] = HeldRunFiles(directory, task_config)
+
+
+def start_files(directory: Path) -> None:
+    """Write ``directory``'s held Hydra record and log file; nothing when none is held (another rank, Hydra's own)."""
+    held = _HELD.get(directory)
+    if held is not None:
+        held.start()
+
+
+def release_files(directory: Path) -> None:
+    """Detach ``directory``'s held files from logging (dropping what never started)."""
+    held = _HELD.pop(directory, None)
+    if held is not None:
+        held.close()
