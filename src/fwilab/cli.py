@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -20,6 +21,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from fwilab.errors import FwilabError, error_line
+from fwilab.run_files import hold_files, release_files, start_files, writes_own_files
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
 
@@ -60,6 +62,13 @@ class Claim:
 
 
 _CLAIMS: dict[Path, Claim] = {}
+
+
+def start_run_files() -> None:
+    """Write the running job's Hydra record and log file now, when they wait for it (``hydra.output_subdir: null``,
+    as train's): its task calls this once its checks have passed. Elsewhere (another rank, Hydra's own) nothing."""
+    if HydraConfig.initialized():
+        start_files(run_dir())
 
 
 def _is_main_process() -> bool:
@@ -140,6 +149,8 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
             print(f"error: {TORCHRUN_MULTIRUN}", file=sys.stderr)
             raise SystemExit(1)
         claim = claim_run_directory(run_dir()) if HydraConfig.initialized() and _is_main_process() else None
+        if claim is not None and writes_own_files():
+            hold_files(run_dir(), copy.deepcopy(cfg))
         if claim is not None and claim.lock.taken_over is not None:
             dead = claim.lock.taken_over
             log.warning(
@@ -159,6 +170,8 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
                 raise
             return _fail(error, multirun, f"{type(error).__name__}: ")
         finally:
+            if HydraConfig.initialized():
+                release_files(run_dir())
             if claim is not None:
                 _release(claim, refused)
 
@@ -169,6 +182,7 @@ def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
     """Report a failed job: in a multirun log it, mark it and go on; otherwise one ``error:`` line and exit."""
     message = prefix + error_line(error)
     if multirun and not isinstance(error, KeyboardInterrupt):  # Ctrl-C stops the whole sweep
+        start_run_files()  # a sweep's failed job is one of its jobs: its record lists it (summaries read it)
         log.error("job failed; the sweep goes on: %s", message, exc_info=bool(prefix))
         RunRecord.mark_failed(run_dir(), message)
         return None

@@ -99,9 +99,13 @@ def test_preempted_gpu_run_resumes_with_cuda_random_state(tiny_dataset, tmp_path
     straight = train(check_train(gpu_config(tiny_dataset, *overrides)), tmp_path / "straight")
     cfg = gpu_config(tiny_dataset, *overrides)
     with open_dict(cfg):
-        cfg.loss = {"_target_": "helpers.faults.PreemptedAtCall", "call": 4}
+        cfg.loss = {  # SLURM's notice at step 4, once: the resumed run keeps its loss, as a resume must
+            "_target_": "helpers.faults.PreemptedOnce",
+            **{"call": 4, "signal_name": "SIGUSR1", "marker": str(tmp_path / "preempted")},
+            **{"lambda_g1v": 1.0, "lambda_g2v": 1.0},
+        }
     assert train(check_train(cfg), tmp_path / "resumed")["status"] == "preempted"
-    resumed = train(check_train(gpu_config(tiny_dataset, *overrides)), tmp_path / "resumed")
+    resumed = train(check_train(cfg), tmp_path / "resumed")
     assert resumed["status"] == straight["status"] == "completed"
     saved = torch.load(tmp_path / "resumed" / "checkpoints" / "step_00000004.pt", weights_only=True)
     assert len(saved["rng"]["cuda"]) == torch.cuda.device_count()

@@ -66,6 +66,11 @@ def tiny_data_args(root: Path) -> list[str]:
     return ["data=curvefault_a", f"data.root={root}", "data.train_split=train.txt", "data.val_split=val.txt"]
 
 
+def files_in(directory: Path) -> dict[str, bytes]:
+    """Every file under ``directory`` (relative path -> content): a run directory to compare before and after."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 def run_script(script: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """``scripts/<script>`` with ``args`` in a subprocess, as a user runs it; ``env`` added to this environment."""
     return subprocess.run(

@@ -64,31 +64,21 @@ class HeldAt(WeightedL1L2):
 
 
 class TroubleAtCall(WeightedL1L2):
-    """OpenFWI's loss, which at call ``call`` presses Ctrl-C ``presses`` times (SIGINT to this process) or raises."""
+    """OpenFWI's loss, which at call ``call`` presses Ctrl-C ``presses`` times (SIGINT to this process) or raises;
+    with ``marker``, only while that file does not exist (it is created then): a run resumed with the same loss goes on."""
 
-    def __init__(self, call: int, presses: int = 0, **weights: float):
+    def __init__(self, call: int, presses: int = 0, marker: str | None = None, **weights: float):
         super().__init__(**weights)
         self.call, self.presses, self.calls = call, presses, 0
+        self.marker = Path(marker) if marker is not None else None
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        if self.calls == self.call:
+        if self.calls == self.call and not (self.marker is not None and self.marker.exists()):
+            if self.marker is not None:
+                self.marker.touch()
             if not self.presses:
                 raise RuntimeError("boom in the loss")
             for _ in range(self.presses):
                 os.kill(os.getpid(), signal.SIGINT)
         return super().forward(prediction, target)
-
-
-class PreemptedAtCall(nn.Module):
-    """L1 loss that sends this process SIGUSR1 (SLURM's preemption notice) on one call."""
-
-    def __init__(self, call: int):
-        super().__init__()
-        self.call, self.calls = call, 0
-
-    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.calls == self.call:
-            os.kill(os.getpid(), signal.SIGUSR1)
-        return (prediction - target).abs().mean()

@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_task, run_dir, start_run_files
 from fwilab.commands import CONFIG_PATH
 from fwilab.tasks.train import train_task
 from fwilab.training.train_settings import check_train
@@ -12,7 +12,8 @@ from fwilab.training.train_settings import check_train
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @hydra_task
 def main(cfg: DictConfig) -> dict | float:
-    return train_task(check_train(cfg), run_dir())  # checked before any data is read or generated
+    # checked before any data is read or generated; Hydra's record is written once the resume is checked
+    return train_task(check_train(cfg), run_dir(), started=start_run_files)
 
 
 if __name__ == "__main__":

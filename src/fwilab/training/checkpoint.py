@@ -1,9 +1,11 @@
-"""Checkpoints: what one holds (``Checkpoint``, the one definition of its keys), written atomically, read
+"""Checkpoints: what one holds (``Checkpoint``, the one definition of its layout), written atomically, read
 without executing pickled code, with all state for an exact resume.
 
-The parts of a run hand their state over as torchtitan's ``Stateful`` components do (``state_dict()`` /
-``load_state_dict()``): the train state (weights, optimizer, schedule, scaler, step, random states), the
-interval meter and the run record. OpenFWI's own format is converted in ``fwilab.training.openfwi_checkpoint``.
+A checkpoint holds the state dict of each named part of a run (torchtitan's ``Stateful`` components:
+``state_dict()`` / ``load_state_dict()``), each under its part's name (``model``: the weights), beside the run's
+config, fingerprint and normalizer and the step it was taken at. Which parts, when and which file a run continues
+is ``fwilab.training.checkpoint_manager``'s. OpenFWI's own format is converted in
+``fwilab.training.openfwi_checkpoint``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import os
 import re
 import time
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,11 +33,12 @@ from fwilab.training.openfwi_checkpoint import (
 
 
 class Stateful(Protocol):
-    """A part of a run that a checkpoint carries (torchtitan's ``Stateful``)."""
+    """A part of a run that a checkpoint carries (torchtitan's ``Stateful``); modules, optimizers, schedulers and
+    gradient scalers are ones as they are."""
 
     def state_dict(self) -> dict[str, Any]: ...
 
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -48,48 +51,52 @@ class RunIdentity:
     normalizer: dict[str, float]
 
 
+RUN_KEYS = ("config", "step", "epoch", "normalizer", "fingerprint")  # a file's keys that are not parts
+REQUIRED = ("model", "config")  # what every fwilab checkpoint has, the oldest included
+
+# The pre-manager layout (fwilab's files before the checkpoint manager) spread the interval meter's state over
+# top-level keys: each such key, with the part and the key it is read into. Its other keys were already one part's
+# state each (model, optimizer, scheduler, scaler, rng, record) or the run's (RUN_KEYS), as they are now.
+FLAT_KEYS = {"running_loss": ("meter", "loss_sum"), "running_steps": ("meter", "steps")}
+
+
+def _from_flat_layout(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with the pre-manager layout's flat keys (FLAT_KEYS) moved into their parts; other files unchanged."""
+    state = dict(state)
+    for key, (part, name) in FLAT_KEYS.items():
+        if key in state:
+            state[part] = {**state.get(part, {}), name: state.pop(key)}
+    return state
+
+
 @dataclass
 class Checkpoint:
-    """What an fwilab checkpoint holds. The field names are the file's keys, those fwilab wrote before this class
-    existed, so older files read; a field left None is not written, a key a file lacks reads as its default."""
+    """What an fwilab checkpoint holds: each part's state dict by the part's name (``model``: the weights), and the
+    run's facts. A fact left None is not written; a fact a file lacks reads as its default."""
 
-    model: dict[str, torch.Tensor]  # the weights
+    parts: dict[
+        str, Any
+    ]  # each part's state dict, by name; written as top-level keys, so a file's "model" is the weights
     config: dict[str, Any]  # the run's resolved config
     step: int = 0
     epoch: int | None = None
     normalizer: dict[str, float] | None = None
     fingerprint: dict[str, Any] | None = None
-    optimizer: dict[str, Any] | None = None
-    scheduler: dict[str, Any] | None = None
-    scaler: dict[str, Any] | None = None
-    rng: dict[str, Any] | None = None
-    running_loss: torch.Tensor | None = None
-    running_steps: int | None = None
-    record: dict[str, Any] | None = None
 
-    @classmethod
-    def of_run(
-        cls, identity: RunIdentity, train_state: Stateful, meter: Stateful, record: Stateful, epoch: int
-    ) -> Checkpoint:
-        """A run's checkpoint: its parts' state dicts (their keys are fields here) and its identity."""
-        return cls(
-            **train_state.state_dict(),
-            **meter.state_dict(),
-            record=record.state_dict(),
-            epoch=epoch,
-            config=identity.config,
-            fingerprint=identity.fingerprint,
-            normalizer=identity.normalizer,
-        )
+    @property
+    def model(self) -> dict[str, torch.Tensor]:
+        return self.parts["model"]
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Checkpoint:
-        return cls(**{field.name: state[field.name] for field in fields(cls) if field.name in state})
+        """A file's content, of this layout or the pre-manager one (FLAT_KEYS)."""
+        state = _from_flat_layout(state)
+        facts = {key: state[key] for key in RUN_KEYS if key in state}
+        return cls(parts={key: value for key, value in state.items() if key not in RUN_KEYS}, **facts)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            field.name: getattr(self, field.name) for field in fields(self) if getattr(self, field.name) is not None
-        }
+        facts = {key: getattr(self, key) for key in RUN_KEYS if getattr(self, key) is not None}
+        return {**self.parts, **facts}
 
     @classmethod
     def read(cls, path: str | Path) -> Checkpoint:
@@ -99,17 +106,14 @@ class Checkpoint:
         return save_checkpoint(path, self.to_dict())
 
     def weights_only(self) -> Checkpoint:
-        """The weights, config, normalizer, step and fingerprint, without optimizer, record and random states."""
+        """The weights, config, normalizer, step and fingerprint, without the other parts (optimizer, random states)."""
         return Checkpoint(
-            model=self.model,
+            parts={"model": self.model},
             config=self.config,
             step=self.step,
             normalizer=self.normalizer,
             fingerprint=self.fingerprint,
         )
-
-
-REQUIRED = tuple(field.name for field in fields(Checkpoint) if field.default is MISSING)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

@@ -1,4 +1,10 @@
-"""What a run depends on, recorded in its checkpoints so that a resume into a different experiment is refused."""
+"""What a run depends on, recorded in its checkpoints so that a resume into a different experiment is refused.
+
+The fingerprint covers the seed, the model (but where its first weights came from), the optimizer and its
+settings, the learning-rate schedule, the loss, gradient clipping, the data (root, files, subsets, normalization),
+the global batch size and the step budget. Everything else may change on resume: the device and the fast-path
+switches, workers, the validation, logging and checkpoint cadence, retention, the logger and the diagnostics.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from fwilab.data.build import DataBundle
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.errors import CheckpointError
+
+SETTINGS_GROUPS = ("model", "optimizer", "scheduler", "loss")  # config groups a resume must keep, every key of each
 
 
 def split_digest(dataset: OpenFWIDataset) -> str:
@@ -29,13 +37,22 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value}
 
 
-def run_fingerprint(cfg: DictConfig, data: DataBundle, global_batch: int, total_steps: int) -> dict[str, Any]:
-    """Seed, model config, data root, files and subset indices, normalizer, batch size and budget."""
-    model = {key: value for key, value in OmegaConf.to_container(cfg.model, resolve=True).items() if key != "init_from"}
+def settings_fingerprint(config: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint's part read from a resolved config (a run's now, or the one a checkpoint carries)."""
+    groups = {group: dict(config[group]) for group in SETTINGS_GROUPS}
+    groups["model"].pop("init_from", None)  # where the first weights came from: a resume continues its own
     return {
-        "seed": cfg.seed,
-        **_flatten("model", model),
-        "data.root": str(Path(str(cfg.data.root)).expanduser().resolve()),
+        "seed": config["seed"],
+        **{key: value for group, entries in groups.items() for key, value in _flatten(group, entries).items()},
+        "trainer.grad_clip_norm": config["trainer"].get("grad_clip_norm"),
+        "data.root": str(Path(str(config["data"]["root"])).expanduser().resolve()),
+    }
+
+
+def run_fingerprint(cfg: DictConfig, data: DataBundle, global_batch: int, total_steps: int) -> dict[str, Any]:
+    """The settings (``settings_fingerprint``), the data's files and subset indices, normalizer, batch and budget."""
+    return {
+        **settings_fingerprint(OmegaConf.to_container(cfg, resolve=True)),
         "data.train": split_digest(data.train),
         "data.val": split_digest(data.val),
         **_flatten("normalizer", asdict(data.normalizer)),
@@ -44,12 +61,19 @@ def run_fingerprint(cfg: DictConfig, data: DataBundle, global_batch: int, total_
     }
 
 
-def check_fingerprint(saved: dict[str, Any] | None, current: dict[str, Any], path: Path) -> None:
-    """A CheckpointError naming the first differing key and both values, unless the run is the same."""
+def check_fingerprint(
+    saved: dict[str, Any] | None, saved_config: dict[str, Any], current: dict[str, Any], path: Path
+) -> None:
+    """A CheckpointError naming the first differing key and both values, unless the run is the same. A key that an
+    older checkpoint's fingerprint lacks is read from the config it carries."""
     if saved is None:
         raise CheckpointError(
             f"{path} records no run fingerprint (an older fwilab made it): start over with trainer.resume=never"
         )
+    missing = [key for key in current if key not in saved]
+    if missing:  # a checkpoint of an fwilab whose fingerprint covered less: its config says what it ran with
+        from_config = settings_fingerprint(saved_config)
+        saved = {**saved, **{key: from_config[key] for key in missing if key in from_config}}
     differing = [key for key in {**saved, **current} if saved.get(key) != current.get(key)]
     if differing:
         key, more = (

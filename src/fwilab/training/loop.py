@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,6 @@ from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
 from fwilab.metric_registry import format_validation
 from fwilab.progress import Progress, format_duration
-from fwilab.training.checkpoint import export_weights
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.preemption import PreemptionWatch, hand_over
@@ -35,9 +35,10 @@ from fwilab.training.validation import evaluate
 log = logging.getLogger(__name__)
 
 
-def train(settings: TrainSettings, run_dir: str | Path) -> dict[str, Any]:
+def train(settings: TrainSettings, run_dir: str | Path, started: Callable[[], None] | None = None) -> dict[str, Any]:
     """Train, validate and checkpoint as ``settings`` say; returns what ``metrics.json`` holds. Only checked settings
-    (``check_train``) are taken: a raw config is refused, so no run starts unchecked."""
+    (``check_train``) are taken: a raw config is refused, so no run starts unchecked. ``started`` is called once the
+    run has passed its checks (the resume's included), before it writes its own files into ``run_dir``."""
     if not isinstance(settings, TrainSettings):
         raise TypeError(
             f"train() takes the checked settings of fwilab.training.train_settings.check_train, not a "
@@ -45,7 +46,7 @@ def train(settings: TrainSettings, run_dir: str | Path) -> dict[str, Any]:
         )
     context = init_distributed(settings.trainer)
     try:
-        record = _train(_resolved(settings, context), Path(context.broadcast_from_main(str(run_dir))), context)
+        record = _train(_resolved(settings, context), Path(context.broadcast_from_main(str(run_dir))), context, started)
     finally:
         context.close()
     if record["status"] == "preempted" and record.get("preempted_by"):
@@ -62,8 +63,10 @@ def _resolved(settings: TrainSettings, context: DistributedContext) -> TrainSett
     return resolved
 
 
-def _train(settings: TrainSettings, run_dir: Path, context: DistributedContext) -> dict[str, Any]:
-    run = build_run(settings, run_dir, context)
+def _train(
+    settings: TrainSettings, run_dir: Path, context: DistributedContext, started: Callable[[], None] | None
+) -> dict[str, Any]:
+    run = build_run(settings, run_dir, context, started)
     state, plan = run.state, run.plan
     batches = run.source.after(state.step)
     progress = Progress(plan.total_steps, "train", unit="step", initial=state.step, log_lines=False)
@@ -127,7 +130,8 @@ def _due(run: Run, preemption: PreemptionWatch) -> Due:
     """This step's work, decided once. Ranks agree on a stop only at log and checkpoint steps (one collective
     there, none elsewhere)."""
     step, plan, context = run.state.step, run.plan, run.context
-    logs, checkpoints, validates = plan.logs(step), plan.checkpoints(step), plan.validates(step)
+    logs, validates = plan.logs(step), plan.validates(step)
+    checkpoints = run.checkpoints.due(step, validates)
     stop = (logs or checkpoints or not context.active) and context.any(preemption.requested is not None)
     snapshot = run.snapshots is not None and (validates or run.snapshots.due(step))
     return Due(log=logs, snapshot=snapshot, validate=validates, checkpoint=checkpoints or stop, stop=stop)
@@ -180,10 +184,10 @@ def _between_steps(run: Run, epoch: int, due: Due) -> None:
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
         log.info("step %d/%d epoch %d: %s", step, run.plan.total_steps, epoch, format_validation(metrics))
         if run.record.add_validation(step, epoch, metrics) and main:
-            run.checkpoints.save_best(run.checkpoint())
+            run.checkpoints.save_best(step)
     run.record.save(**({"train_samples_per_s": run.meter.samples_per_s} if run.meter.samples_per_s else {}))
     if main and due.checkpoint:
-        run.checkpoints.save(step, run.checkpoint())
+        run.checkpoints.save(step)
     run.meter.resume()
 
 
@@ -205,9 +209,8 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
     record = run.record.save(status=status, **facts)
     if status == "completed":
         run.logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
-        best = run.checkpoints.folder / "best.pt"
-        if run.context.is_main and best.is_file():
-            weights = export_weights(best, run.checkpoints.folder / "best_weights.pt")
+        weights = run.checkpoints.export_best_weights() if run.context.is_main else None
+        if weights is not None:
             name = f"model-{record['wandb_run_id']}"  # one artifact per run; its versions are that run's
             run.logger.log_checkpoint(
                 weights, name, ["best", "latest"], {"monitor": run.record.monitor, **record["best"]}

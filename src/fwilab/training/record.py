@@ -127,8 +127,8 @@ class IntervalMeter:
         return self.samples_total / self.seconds_total if self.seconds_total > 0 else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"running_loss": self.loss_sum.detach().cpu(), "running_steps": self.steps}
+        return {"loss_sum": self.loss_sum.detach().cpu(), "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.loss_sum += state["running_loss"].to(self.loss_sum.device)
-        self.steps = int(state["running_steps"])
+        self.loss_sum += state["loss_sum"].to(self.loss_sum.device)
+        self.steps = int(state["steps"])

@@ -2,10 +2,10 @@
 optimizer, the run directory, the checkpoint it continues, the record and the loggers. ``build_run`` returns a
 complete ``Run``; ``fwilab.training.loop`` steps it.
 
-A checkpoint holds the ``TrainState`` (weights, optimizer, scheduler, scaler, step, random
-states), the record so far and a fingerprint of what the run depends on; the data order is a
-function of seed and step. So a run resumed from it (``trainer.resume=auto``, the default, picks
-the newest in the run directory) ends with the same weights as one never interrupted, and a resume
+A checkpoint holds the run's parts, named where ``build_run`` hands them to the ``CheckpointManager`` (weights,
+optimizer, scheduler, scaler, interval meter, record, random states), the step and a fingerprint of what the run
+depends on; the data order is a function of seed and step. So a run resumed from it (``trainer.resume=auto``, the
+default, picks the newest in the run directory) ends with the same weights as one never interrupted, and a resume
 with other settings is refused.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,25 +31,20 @@ from fwilab.data.build import DataBundle, build_data
 from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.snapshots import ActivationSnapshots, check_diagnostics
-from fwilab.errors import CheckpointError, ConfigError
+from fwilab.errors import ConfigError
 from fwilab.io import atomic_write
 from fwilab.metric_registry import REGISTRY
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range
 from fwilab.tracking import BackgroundLogger, RunLogger, build_logger
 from fwilab.training.batches import LoaderBatches, ResidentBatches, worker_settings
-from fwilab.training.checkpoint import (
-    Checkpoint,
-    CheckpointDirectory,
-    RunIdentity,
-    load_model_weights,
-    read_saved_model,
-)
+from fwilab.training.checkpoint import RunIdentity, Stateful, load_model_weights, read_saved_model
+from fwilab.training.checkpoint_manager import CheckpointManager
 from fwilab.training.distributed import DistributedContext
 from fwilab.training.fast_path import FastPath, resolve_fast_path
-from fwilab.training.fingerprint import check_fingerprint, run_fingerprint
+from fwilab.training.fingerprint import run_fingerprint
 from fwilab.training.guard import NonFiniteGuard
-from fwilab.training.randomness import seed_everything
+from fwilab.training.randomness import RandomStates, seed_everything
 from fwilab.training.record import IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
 from fwilab.training.state import TrainState
@@ -69,13 +65,12 @@ def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None
 
 @dataclass(frozen=True)
 class StepPlan:
-    """When a step logs, validates, checkpoints (always at validations) or snapshots."""
+    """When a step logs or validates (when it checkpoints is the ``CheckpointManager``'s)."""
 
     total_steps: int
     steps_per_epoch: int
     global_batch: int
     val_every: int
-    checkpoint_every: int
     log_every: int
 
     def logs(self, step: int) -> bool:
@@ -83,9 +78,6 @@ class StepPlan:
 
     def validates(self, step: int) -> bool:
         return step % self.val_every == 0 or step == self.total_steps
-
-    def checkpoints(self, step: int) -> bool:
-        return self.validates(step) or step % self.checkpoint_every == 0
 
 
 @dataclass(frozen=True)
@@ -113,19 +105,17 @@ class Run:
     guard: NonFiniteGuard
     meter: IntervalMeter
     record: RunRecord
-    identity: RunIdentity
-    checkpoints: CheckpointDirectory
+    checkpoints: CheckpointManager
     logger: RunLogger
     snapshots: ActivationSnapshots | None
     data_fit: DataFit | None
 
-    def checkpoint(self) -> Checkpoint:
-        epoch = self.state.step // self.plan.steps_per_epoch
-        return Checkpoint.of_run(self.identity, self.state, self.meter, self.record, epoch)
 
-
-def build_run(settings: TrainSettings, run_dir: Path, context: DistributedContext) -> Run:
-    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked."""
+def build_run(
+    settings: TrainSettings, run_dir: Path, context: DistributedContext, started: Callable[[], None] | None = None
+) -> Run:
+    """Data, model, optimizer, files and loggers; resumes the newest checkpoint when asked. ``started`` is called
+    when the checks have passed, before the run writes into ``run_dir``."""
     trainer, main, cfg = settings.trainer, context.is_main, settings.config
     _open_run_directory(run_dir, main)
     seed_everything(settings.seed)
@@ -152,11 +142,13 @@ def build_run(settings: TrainSettings, run_dir: Path, context: DistributedContex
         fingerprint=run_fingerprint(cfg, data, plan.global_batch, plan.total_steps),
         normalizer=vars(data.normalizer),
     )
-    checkpoints = CheckpointDirectory(run_dir / "checkpoints", trainer.keep_checkpoints)
-    resumed = _checkpoint_to_resume(checkpoints, context, trainer.resume)
-    if resumed is not None:
-        _restore(*resumed, identity, state, meter, record)
-    _start(cfg, run_dir, context, data, plan, record, fast)
+    every = trainer.checkpoint_every_steps or plan.val_every
+    parts = _checkpoint_parts(state, meter, record)
+    checkpoints = CheckpointManager(
+        run_dir / "checkpoints", parts, identity, every, plan.steps_per_epoch, trainer.keep_checkpoints
+    )
+    state.step = checkpoints.resume(trainer.resume, context)
+    _start(cfg, run_dir, context, data, plan, record, fast, started)
     snapshots = None
     if settings.diagnostics.enabled and main:
         snapshots = _probe_snapshots(settings.diagnostics, data, state.model, context.device)
@@ -173,12 +165,25 @@ def build_run(settings: TrainSettings, run_dir: Path, context: DistributedContex
         guard,
         meter,
         record,
-        identity,
         checkpoints,
         logger,
         snapshots,
         data_fit,
     )
+
+
+def _checkpoint_parts(state: TrainState, meter: IntervalMeter, record: RunRecord) -> dict[str, Stateful]:
+    """What each checkpoint carries, by name, restored in this order: a new part (a critic, its optimizer, an EMA
+    copy) is one entry here."""
+    return {
+        "model": state.model,
+        "optimizer": state.optimizer,
+        "scheduler": state.scheduler,
+        "scaler": state.scaler,
+        "meter": meter,
+        "record": record,
+        "rng": RandomStates(),  # last: nothing restored after it draws a random number
+    }
 
 
 def _batches(
@@ -205,7 +210,6 @@ def _step_plan(trainer: TrainerSettings, steps_per_epoch: int, global_batch: int
         steps_per_epoch=steps_per_epoch,
         global_batch=global_batch,
         val_every=val_every,
-        checkpoint_every=trainer.checkpoint_every_steps or val_every,
         log_every=trainer.log_every_steps,
     )
 
@@ -238,8 +242,12 @@ def _start(
     plan: StepPlan,
     record: RunRecord,
     fast: FastPath,
+    started: Callable[[], None] | None,
 ) -> None:
-    """The run starts here (until now a refused run has written nothing into its directory): its config, one line."""
+    """The run starts here (until now a refused run has written nothing into its directory): ``started`` (the
+    command's Hydra record and log file), its config, one line."""
+    if started is not None:
+        started()
     if context.is_main:
         atomic_write(
             run_dir / "config.yaml", lambda handle: handle.write(OmegaConf.to_yaml(cfg, resolve=True).encode())
@@ -318,58 +326,3 @@ def _build_state(
     scheduler = instantiate(settings.scheduler, _convert_="all")(optimizer, total_steps=total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=fast.precision == "fp16")
     return TrainState(model, optimizer, scheduler, scaler), replica
-
-
-def _checkpoint_to_resume(
-    checkpoints: CheckpointDirectory, context: DistributedContext, resume: str | None
-) -> tuple[Checkpoint, Path] | None:
-    """The checkpoint to continue (``auto``: the newest here; or a path), or None to start fresh.
-
-    A run that does not continue the newest checkpoint here moves the folder's checkpoints aside
-    (and says where): they belong to another timeline.
-    """
-    if resume in (None, "auto"):
-        newest, saved = _newest_intact(checkpoints, context.is_main)
-        path = newest
-    else:
-        newest = checkpoints.latest()
-        path = None if resume == "never" else Path(str(resume))
-        saved = Checkpoint.read(path) if path is not None else None
-    context.broadcast_from_main(None)  # every rank has read it before rank 0 moves anything
-    if context.is_main and (path is None or newest is None or path.resolve() != newest.resolve()):
-        moved = checkpoints.move_aside()
-        if moved is not None:
-            log.warning(
-                "trainer.resume=%s: the checkpoints already in %s were moved to %s", resume, checkpoints.folder, moved
-            )
-    return None if saved is None else (saved, path)
-
-
-def _restore(
-    saved: Checkpoint, path: Path, identity: RunIdentity, state: TrainState, meter: IntervalMeter, record: RunRecord
-) -> None:
-    """Continue ``saved`` after checking that it belongs to this run: each part takes back its own state."""
-    check_fingerprint(saved.fingerprint, identity.fingerprint, path)
-    fields = saved.to_dict()
-    state.load_state_dict(fields, path)
-    meter.load_state_dict(fields)
-    record.load_state_dict(saved.record)
-    log.info("resuming from %s at step %d", path, state.step)
-
-
-def _newest_intact(checkpoints: CheckpointDirectory, main: bool) -> tuple[Path | None, Checkpoint | None]:
-    """The newest step checkpoint that reads, and its content. A damaged newer one (a truncated file) is renamed
-    ``*.pt.damaged`` (by rank 0) with a warning, so the run continues the intact one and retention never counts it."""
-    files = checkpoints.step_files()
-    for index in reversed(range(len(files))):
-        try:
-            return files[index], Checkpoint.read(files[index])
-        except CheckpointError as error:
-            if index == 0:
-                raise CheckpointError(f"{error}; no intact checkpoint before it in {checkpoints.folder}") from None
-            log.warning(
-                "%s; moved to %s.damaged, resuming from the newest intact one before it", error, files[index].name
-            )
-            if main:
-                files[index].rename(files[index].with_name(files[index].name + ".damaged"))
-    return None, None

@@ -1,22 +1,18 @@
-"""The train state: everything a step changes and a resumed run needs back, handed to a checkpoint as a ``Stateful``."""
+"""The train state: what a step changes, in one place for the loop; each member is its own checkpoint part."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from fwilab.training.checkpoint import load_model_weights
-from fwilab.training.randomness import restore_rng_state, rng_state
-
 
 class TrainState:
-    """Model, optimizer, learning-rate schedule, gradient scaler, step and random states.
+    """Model, optimizer, learning-rate schedule, gradient scaler and step.
 
-    The data order is a function of seed and step, so ``load_state_dict(state_dict())`` puts a run
-    exactly where it was.
+    The data order is a function of seed and step, so these (checkpoint parts ``model``, ``optimizer``,
+    ``scheduler``, ``scaler``; the step is the checkpoint's) and the random states put a run exactly where it was.
     """
 
     def __init__(
@@ -27,25 +23,6 @@ class TrainState:
         self.scheduler = scheduler
         self.scaler = scaler
         self.step = 0
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "step": self.step,
-            "rng": rng_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any], path: str | Path = "the checkpoint") -> None:
-        """Restore from a checkpoint read from ``path`` (named in errors)."""
-        load_model_weights(self.model, state["model"], path)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        restore_rng_state(state["rng"])
 
     @property
     def lr(self) -> float:

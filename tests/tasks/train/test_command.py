@@ -5,9 +5,10 @@ import json
 import shutil
 
 import pytest
+import yaml
 
 from fwilab.data.synthetic import GENERATOR_VERSION
-from helpers import ROOT, TINY_MODEL, run_script, tiny_data_args
+from helpers import ROOT, TINY_MODEL, files_in, run_script, tiny_data_args
 from helpers.openfwi_download import write_download, write_openfwi_split_files
 
 pytestmark = pytest.mark.slow
@@ -140,6 +141,33 @@ def test_resume_with_changed_settings_is_one_line(tiny_dataset, tmp_path):
         )
 
 
+def test_a_resume_into_another_experiment_is_refused_before_any_file_of_the_run_changes(tiny_dataset, tmp_path):
+    """The optimizer, its settings, the schedule and the loss are the run's: a resume with another one is refused in
+    one line naming both values, and not one byte of the run changes (Hydra's record and the log included)."""
+    common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=2"]
+    first = run_script("train.py", *common, f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr
+    before = files_in(tmp_path)
+    assert yaml.safe_load(before[".hydra/overrides.yaml"]) == common  # as Hydra records them (its own: hydra.yaml)
+    assert yaml.safe_load(before[".hydra/config.yaml"])["optimizer"]["lr"] == "${lr}"  # unresolved, as Hydra's
+    assert ".hydra/hydra.yaml" in before and "resuming from" not in before["train.log"].decode()
+    for change, message in [
+        ("lr=0.01", "optimizer.lr is 0.001 there and 0.01 now"),
+        ("optimizer=adam", "optimizer._target_ is 'torch.optim.AdamW' there and 'torch.optim.Adam' now"),
+        ("scheduler.warmup_steps=7", "scheduler.warmup_steps is 50 there and 7 now"),
+        ("loss.lambda_g1v=2", "loss.lambda_g1v is 1.0 there and 2 now"),
+        ("seed=1", "seed is 0 there and 1 now"),
+    ]:
+        result = run_script("train.py", *common, change, f"hydra.run.dir={tmp_path}")
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        step = tmp_path / "checkpoints" / "step_00000002.pt"
+        assert result.stderr.startswith(f"error: cannot resume from {step}: {message}"), result.stderr
+        assert files_in(tmp_path) == before, change
+    again = run_script("train.py", *common, f"hydra.run.dir={tmp_path}")  # the same command resumes (at its end)
+    assert again.returncode == 0, again.stderr
+    assert "resuming from" in (tmp_path / "train.log").read_text()  # logged before the start, written at it
+
+
 def test_a_run_refused_before_it_starts_leaves_no_directory(tmp_path):
     """Settings that would train backwards are refused in one line, and the run directory Hydra made goes too;
     a folder that existed before stays."""
@@ -178,15 +206,17 @@ def test_os_errors_are_one_line_naming_the_path_and_the_cause(tiny_dataset, tmp_
 
 
 def test_ctrl_c_ends_the_run_interrupted_with_exit_status_130_and_it_resumes(tiny_dataset, tmp_path):
-    common = [*tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=4"]
-    pressed = run_script(
-        "train.py", *common, "loss._target_=helpers.faults.TroubleAtCall", "+loss.call=2", "+loss.presses=1",
-        f"hydra.run.dir={tmp_path}", env={"PYTHONPATH": str(ROOT / "tests")},
-    )  # fmt: skip
+    common = [
+        *tiny_data_args(tiny_dataset), *TINY_MODEL, "logger=none", "diagnostics=off", "trainer.max_steps=4",
+        "loss._target_=helpers.faults.TroubleAtCall", "+loss.call=2", "+loss.presses=1",
+        f"+loss.marker={tmp_path / 'pressed'}",  # once: the resumed run keeps its loss, as a resume must
+    ]  # fmt: skip
+    faults = {"PYTHONPATH": str(ROOT / "tests")}
+    pressed = run_script("train.py", *common, f"hydra.run.dir={tmp_path}", env=faults)
     assert pressed.returncode == 130 and pressed.stderr == "", pressed.stderr
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
     assert f"stopped by SIGINT at step 2; run again with hydra.run.dir={tmp_path} to resume" in pressed.stdout
-    resumed = run_script("train.py", *common, f"hydra.run.dir={tmp_path}")
+    resumed = run_script("train.py", *common, f"hydra.run.dir={tmp_path}", env=faults)
     assert resumed.returncode == 0 and json.loads((tmp_path / "metrics.json").read_text())["status"] == "completed"
 
 

@@ -19,7 +19,8 @@ from fwilab.training.guard import TrainingDiverged
 from fwilab.training.loop import train
 from fwilab.training.randomness import restore_rng_state, rng_state
 from fwilab.training.train_settings import check_train
-from helpers import ROOT, tiny_train_config
+from helpers import ROOT, files_in, tiny_train_config
+from helpers.checkpoint_formats import write_pre_manager_checkpoint
 
 STEPS = 16
 
@@ -59,15 +60,32 @@ def reference_run(tiny_dataset, tmp_path_factory) -> Path:
     return run_dir
 
 
-def _held(data_root: Path, run_dir: Path, step: int, *extra: str) -> subprocess.Popen:
-    """The run of ``_command``, held at training step ``step`` until ``run_dir``/release exists."""
+def _held_command(data_root: Path, run_dir: Path, step: int, *extra: str) -> list[str]:
+    """``_command`` with a loss that holds call ``step`` until ``run_dir``/release exists. The loss is the run's
+    (a resume must keep it): a run resumed with the same command, once released, goes through."""
     command = _command(data_root, run_dir, "loss._target_=helpers.faults.HeldAt", f"+loss.call={step}")
+    return [*command, f"+loss.release={run_dir / 'release'}", *extra]
+
+
+def _resumed(data_root: Path, run_dir: Path, step: int, *extra: str) -> subprocess.CompletedProcess:
+    """The run of ``_held_command``, run again after its release."""
+    (run_dir / "release").touch()
+    command = _held_command(data_root, run_dir, step, *extra)
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=_faults_env())
+
+
+def _faults_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+
+
+def _held(data_root: Path, run_dir: Path, step: int, *extra: str) -> subprocess.Popen:
+    """The run of ``_held_command``, held at training step ``step`` until ``run_dir``/release exists."""
     return subprocess.Popen(
-        [*command, f"+loss.release={run_dir / 'release'}", *extra],
+        _held_command(data_root, run_dir, step, *extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+        env=_faults_env(),
         start_new_session=True,
     )
 
@@ -103,14 +121,10 @@ def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_datas
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL, victim.stderr.read()[-3000:]
-    resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
+    resumed = _resumed(tiny_dataset, run_dir, kill_after + 2)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in (run_dir / "train.log").read_text()
     _assert_same_run(run_dir, reference_run)
-
-
-def _files(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.slow
@@ -124,7 +138,7 @@ def test_a_second_run_in_a_live_runs_directory_is_refused_and_a_killed_ones_is_t
     while not (run_dir / "held").exists() and holder.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (run_dir / "held").exists(), holder.stderr.read()[-3000:]
-    before = _files(run_dir)
+    before = files_in(run_dir)
     second = subprocess.run(_command(tiny_dataset, run_dir, "seed=1"), capture_output=True, text=True, timeout=300)
     assert holder.poll() is None  # still holding: held at step 6 until killed
     assert second.returncode == 1 and second.stderr.count("\n") == 1, second.stderr
@@ -133,12 +147,10 @@ def test_a_second_run_in_a_live_runs_directory_is_refused_and_a_killed_ones_is_t
         f"error: run directory {run_dir} is in use by pid {holder.pid} on {lock['host']} since {lock['since']} "
         "(lock file .fwilab.lock); wait for it to end or choose another hydra.run.dir\n"
     )
-    assert _files(run_dir) == before  # not one byte written: no .hydra/, config.yaml or train.log line
+    assert files_in(run_dir) == before  # not one byte written: no .hydra/, config.yaml or train.log line
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
-    resumed = subprocess.run(
-        _command(tiny_dataset, run_dir, "diagnostics.enabled=false"), capture_output=True, text=True, timeout=300
-    )
+    resumed = _resumed(tiny_dataset, run_dir, 6, "diagnostics.enabled=false")
     assert resumed.returncode == 0, resumed.stderr
     log = (run_dir / "train.log").read_text()
     assert (
@@ -175,7 +187,7 @@ def test_preemption_signal_checkpoints_and_stops_cleanly(
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "preempted" and metrics["preempted_at_step"] == 4
     assert (run_dir / "checkpoints" / "step_00000004.pt").exists()
-    resumed = subprocess.run(_command(tiny_dataset, run_dir), capture_output=True, text=True, timeout=300)
+    resumed = _resumed(tiny_dataset, run_dir, 4)
     assert resumed.returncode == 0, resumed.stderr
     _assert_same_run(run_dir, reference_run)
 
@@ -242,6 +254,14 @@ def short_run(tiny_dataset, tmp_path_factory) -> Path:
         ("data.subset_seed=5", None),  # the whole split: which subset seed does not matter
         ("trainer.batch_size=8", r"batch_size is 4 there and 8 now"),
         ("model.base_channels=16", r"model\.base_channels is 8 there and 16 now"),
+        ("lr=0.01", r"optimizer\.lr is 0\.001 there and 0\.01 now"),
+        ("weight_decay=0.1", r"optimizer\.weight_decay is 0\.0001 there and 0\.1 now"),
+        ("optimizer=adam", r"optimizer\._target_ is 'torch\.optim\.AdamW' there and 'torch\.optim\.Adam' now"),
+        ("scheduler=constant", r"scheduler\._target_ is 'fwilab\.training\.schedules\.warmup_cosine' there and "),
+        ("scheduler.warmup_steps=3", r"scheduler\.warmup_steps is 2 there and 3 now"),
+        ("loss.lambda_g2v=0.5", r"loss\.lambda_g2v is 1\.0 there and 0\.5 now"),
+        ("trainer.grad_clip_norm=1.0", r"trainer\.grad_clip_norm is None there and 1\.0 now"),
+        ("trainer.num_workers=1", None),  # how the data is read, not what is trained: it may change
     ],
 )
 def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, short_run, tmp_path, override, message):
@@ -258,6 +278,22 @@ def test_resume_into_a_different_run_is_refused_naming_the_key(tiny_dataset, sho
         return
     with pytest.raises(CheckpointError, match=r"^cannot resume from .*last\.pt: " + message):
         train(check_train(cfg), tmp_path)
+
+
+def test_a_checkpoint_of_the_pre_manager_layout_resumes_to_the_same_weights(tiny_dataset, tmp_path, caplog):
+    """A run interrupted under an fwilab before the checkpoint manager continues bit for bit (its meter included:
+    step 3's loss is in the interval logged at step 4)."""
+    overrides = ("trainer.max_steps=4", "trainer.checkpoint_every_steps=1", "logger=none", "diagnostics=off")
+    straight = train(check_train(tiny_train_config(tiny_dataset, *overrides)), tmp_path / "straight")
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)
+    saved = torch.load(tmp_path / "straight" / "checkpoints" / "step_00000003.pt", weights_only=True)
+    write_pre_manager_checkpoint(tmp_path / "old" / "checkpoints" / "step_00000003.pt", saved)
+    with caplog.at_level("INFO"):
+        resumed = train(check_train(tiny_train_config(tiny_dataset, *overrides)), tmp_path / "old")
+    assert "step_00000003.pt at step 3" in caplog.text
+    assert resumed["train_loss"] == straight["train_loss"] and resumed["val_history"] == straight["val_history"]
+    ours, theirs = _final_weights(tmp_path / "old"), _final_weights(tmp_path / "straight")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 def test_resume_never_moves_the_old_checkpoints_aside(tiny_dataset, short_run, tmp_path, caplog):

@@ -21,7 +21,7 @@ from helpers import compose_train, tiny_train_config, wandb_records
 FAST = ("trainer.max_steps=6", "trainer.checkpoint_every_steps=1", "diagnostics=off")
 
 
-def _config(data_root: Path, *overrides: str, logger: str = "none", **trouble: int):
+def _config(data_root: Path, *overrides: str, logger: str = "none", **trouble: int | str):
     cfg = tiny_train_config(data_root, *FAST, f"logger={logger}", *overrides)
     if trouble:
         with open_dict(cfg):
@@ -105,10 +105,12 @@ def test_an_error_the_run_did_not_record_marks_it_failed_and_keeps_a_status_it_w
 
 
 def test_ctrl_c_checkpoints_marks_interrupted_and_resumes_to_the_same_weights(tiny_dataset, uninterrupted, tmp_path):
-    record = train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3", call=3, presses=1)), tmp_path)
+    trouble = {"call": 3, "presses": 1, "marker": str(tmp_path / "pressed")}  # once: the resumed run keeps its loss
+    record = train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3", **trouble)), tmp_path)
     assert record["status"] == "interrupted" and record["interrupted_at_step"] == 3
     assert _status(tmp_path)["status"] == "interrupted" and (tmp_path / "checkpoints" / "step_00000003.pt").is_file()
-    assert train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3")), tmp_path)["status"] == "completed"
+    resumed = train(check_train(_config(tiny_dataset, "trainer.keep_checkpoints=3", **trouble)), tmp_path)
+    assert resumed["status"] == "completed"
     ours, theirs = _weights(tmp_path), _weights(uninterrupted)
     assert all(torch.equal(ours[key], theirs[key]) for key in theirs)
 

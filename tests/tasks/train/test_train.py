@@ -43,12 +43,14 @@ def test_run_directory_holds_metrics_config_and_checkpoints(trained_run):
     assert resolved.optimizer.lr == 2e-3  # interpolation resolved
 
 
-def test_checkpoints_keep_the_layout_older_fwilab_wrote(trained_run):
-    """The files' keys are those fwilab wrote before the checkpoint had a schema, so old and new files read alike."""
+def test_checkpoints_hold_each_part_under_its_name_beside_the_runs_facts(trained_run):
+    """The files' keys: each part's name (``model`` the weights, as in every file fwilab wrote, so a plain
+    ``torch.load(...)["model"]`` reads old and new alike) and the run's facts; the pre-manager layout's flat meter keys
+    (running_loss, running_steps) are now the part ``meter`` (older files still read: test_checkpoint_manager.py)."""
     run_dir, _ = trained_run
     assert set(torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)) == {
-        *("model", "optimizer", "scheduler", "scaler", "step", "rng", "running_loss", "running_steps"),
-        *("epoch", "record", "fingerprint", "config", "normalizer"),
+        *("model", "optimizer", "scheduler", "scaler", "meter", "record", "rng"),
+        *("step", "epoch", "fingerprint", "config", "normalizer"),
     }
     weights = torch.load(run_dir / "checkpoints" / "best_weights.pt", weights_only=True)
     assert set(weights) == {"model", "config", "normalizer", "step", "fingerprint"}

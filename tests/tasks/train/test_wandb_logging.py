@@ -81,10 +81,14 @@ def test_a_preempted_then_resumed_run_is_one_wandb_run_marked_preempted(tiny_dat
     ]
     cfg = tiny_train_config(tiny_dataset, *overrides)
     with open_dict(cfg):
-        cfg.loss = {"_target_": "helpers.faults.PreemptedAtCall", "call": 3}
+        cfg.loss = {  # SLURM's notice at step 3, once: the resumed run keeps its loss, as a resume must
+            "_target_": "helpers.faults.PreemptedOnce",
+            **{"call": 3, "signal_name": "SIGUSR1", "marker": str(tmp_path / "preempted")},
+            **{"lambda_g1v": 1.0, "lambda_g2v": 1.0},
+        }
     first = train(check_train(cfg), tmp_path)
     assert first["status"] == "preempted" and first["preempted_at_step"] == 3
-    second = train(check_train(tiny_train_config(tiny_dataset, *overrides)), tmp_path)
+    second = train(check_train(cfg), tmp_path)
     assert second["status"] == "completed" and second["wandb_run_id"] == first["wandb_run_id"]
     files = sorted(tmp_path.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.stat().st_mtime)
     assert len(files) == 2 and all(f.name == f"run-{first['wandb_run_id']}.wandb" for f in files)
