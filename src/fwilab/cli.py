@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from fwilab.errors import FwilabError, error_line
+from fwilab.errors import FwilabError, error_line, import_extra
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
 
@@ -30,6 +30,12 @@ TORCHRUN_MULTIRUN = (
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
 USER_ERRORS = (FwilabError, OmegaConfBaseException, HydraException, OSError, KeyboardInterrupt)
+PLUGIN_EXTRAS = (  # (config group, option prefix, the Hydra plugin it needs, the fwilab extra installing that)
+    ("hydra/launcher", "submitit", "hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("hydra/launcher", "slurm", "hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("hydra/sweeper", "optuna", "hydra_plugins.hydra_optuna_sweeper", "sweep"),
+    ("hparams_search", "optuna", "hydra_plugins.hydra_optuna_sweeper", "sweep"),
+)
 
 
 def refuse_several_processes(task: str) -> None:
@@ -108,6 +114,32 @@ class ClaimRunDirectory(Callback):
             refuse_several_processes(config.hydra.job.config_name)
         if _is_main_process():
             claim_run_directory(Path(config.hydra.run.dir))
+
+
+def check_plugin_extras(arguments: list[str]) -> None:
+    """A ConfigError naming the extra when a command-line override selects a Hydra plugin (the SLURM launcher, the
+    Optuna sweeper) that is not installed: Hydra itself says only that it 'Could not load' the option."""
+    for argument in arguments:
+        group, _, option = argument.lstrip("+~").partition("=")
+        for plugin_group, prefix, module, extra in PLUGIN_EXTRAS:
+            if group == plugin_group and option.startswith(prefix):
+                import_extra(module, extra, f"{group}={option}")
+
+
+def hydra_command(main: Callable[[], Any]) -> Callable[[], Any]:
+    """A Hydra command's entry point (outside ``hydra.main``): a missing plugin extra is one ``error:`` line and
+    exit status 1 before Hydra composes the config."""
+
+    @functools.wraps(main)
+    def wrapper() -> Any:
+        try:
+            check_plugin_extras(sys.argv[1:])
+        except FwilabError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        return main()
+
+    return wrapper
 
 
 def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
