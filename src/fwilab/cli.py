@@ -197,6 +197,17 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
     return wrapper
 
 
+def _log_to_files_only(message: str) -> None:
+    """Put the error in the run's log file, not on the terminal, which gets it once as the ``error:`` line."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (message,), None)
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
+
+
 def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
     """Report a failed job: in a multirun log it, mark it and go on; otherwise one ``error:`` line and exit."""
     message = prefix + error_line(error)
@@ -204,6 +215,6 @@ def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
         log.error("job failed; the sweep goes on: %s", message, exc_info=bool(prefix))
         RunRecord.mark_failed(run_dir(), message)
         return None
-    log.error("%s", message)
+    _log_to_files_only(message)
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None

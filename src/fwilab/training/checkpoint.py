@@ -129,9 +129,9 @@ def _torch_load(path: Path, safe_types: list[type] | None = None) -> Any:
                 f"cannot read checkpoint {path}: it holds a {blocked[1]} object, which is not unpickled "
                 "(weights_only=True: only tensors and plain data are read, no pickled code runs)"
             ) from None
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        unpickler = [line for line in lines if line.startswith("WeightsUnpickler error")]
-        detail = unpickler[0] if unpickler else lines[0] if lines else type(error).__name__
+        text = str(error).split("WeightsUnpickler error:")[-1]  # the cause, after torch's advice to load unsafely
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        detail = lines[0] if lines else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {detail}") from None
 
 
