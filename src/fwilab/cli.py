@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from fwilab.errors import FwilabError, error_line, import_extra
+from fwilab.errors import ConfigError, FwilabError, error_line, import_extra
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
 
@@ -30,6 +30,7 @@ TORCHRUN_MULTIRUN = (
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
 USER_ERRORS = (FwilabError, OmegaConfBaseException, HydraException, OSError, KeyboardInterrupt)
+CONFIG_ERRORS = (ConfigError, OmegaConfBaseException, HydraException)  # the same in every rank: rank 0 says it
 PLUGIN_EXTRAS = (  # (config group, option prefix, the Hydra plugin it needs, the fwilab extra installing that)
     ("hydra/launcher", "submitit", "hydra_plugins.hydra_submitit_launcher", "cluster"),
     ("hydra/launcher", "slurm", "hydra_plugins.hydra_submitit_launcher", "cluster"),
@@ -38,17 +39,25 @@ PLUGIN_EXTRAS = (  # (config group, option prefix, the Hydra plugin it needs, th
 )
 
 
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun or a multi-task SLURM job (the one that writes the run directory), or a lone process."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
+
+
 def refuse_several_processes(task: str) -> None:
-    """A single-process task started by torchrun stops with one line before any work.
+    """A single-process task started by torchrun stops before any work, with one line from rank 0 (every rank
+    exits 1; torchrun then adds its own report of the failed processes).
 
     Only training is data-parallel; N copies of any other task would write the same files N times.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
-        print(
-            f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with python, once",
-            file=sys.stderr,
-        )
+        if _is_main_process():
+            print(
+                f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with "
+                "python, once",
+                file=sys.stderr,
+            )
         raise SystemExit(1)
 
 
@@ -66,11 +75,6 @@ class Claim:
 
 
 _CLAIMS: dict[Path, Claim] = {}
-
-
-def _is_main_process() -> bool:
-    """Rank 0 under torchrun or a multi-task SLURM job (the one that writes the run directory), or a lone process."""
-    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
 
 
 def claim_run_directory(directory: Path) -> Claim:
@@ -216,5 +220,6 @@ def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
         RunRecord.mark_failed(run_dir(), message)
         return None
     _log_to_files_only(message)
-    print(f"error: {message}", file=sys.stderr)
+    if _is_main_process() or not isinstance(error, CONFIG_ERRORS):  # a data or OS error may be one rank's own
+        print(f"error: {message}", file=sys.stderr)
     raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None
