@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from fwilab.errors import FwilabError, error_line
+from fwilab.errors import ConfigError, FwilabError, error_line, import_extra
 from fwilab.run_files import hold_files, release_files, start_files, writes_own_files
 from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
@@ -32,19 +32,34 @@ TORCHRUN_MULTIRUN = (
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"
 )
 USER_ERRORS = (FwilabError, OmegaConfBaseException, HydraException, OSError, KeyboardInterrupt)
+CONFIG_ERRORS = (ConfigError, OmegaConfBaseException, HydraException)  # the same in every rank: rank 0 says it
+PLUGIN_EXTRAS = (  # (config group, option prefix, the Hydra plugin it needs, the fwilab extra installing that)
+    ("hydra/launcher", "submitit", "hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("hydra/launcher", "slurm", "hydra_plugins.hydra_submitit_launcher", "cluster"),
+    ("hydra/sweeper", "optuna", "hydra_plugins.hydra_optuna_sweeper", "sweep"),
+    ("hparams_search", "optuna", "hydra_plugins.hydra_optuna_sweeper", "sweep"),
+)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 under torchrun or a multi-task SLURM job (the one that writes the run directory), or a lone process."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
 
 
 def refuse_several_processes(task: str) -> None:
-    """A single-process task started by torchrun stops with one line before any work.
+    """A single-process task started by torchrun stops before any work, with one line from rank 0 (every rank
+    exits 1; torchrun then adds its own report of the failed processes).
 
     Only training is data-parallel; N copies of any other task would write the same files N times.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
-        print(
-            f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with python, once",
-            file=sys.stderr,
-        )
+        if _is_main_process():
+            print(
+                f"error: {task} runs in one process, but torchrun started WORLD_SIZE={world_size}; start it with "
+                "python, once",
+                file=sys.stderr,
+            )
         raise SystemExit(1)
 
 
@@ -69,11 +84,6 @@ def start_run_files() -> None:
     as train's): its task calls this once its checks have passed. Elsewhere (another rank, Hydra's own) nothing."""
     if HydraConfig.initialized():
         start_files(run_dir())
-
-
-def _is_main_process() -> bool:
-    """Rank 0 under torchrun or a multi-task SLURM job (the one that writes the run directory), or a lone process."""
-    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
 
 
 def claim_run_directory(directory: Path) -> Claim:
@@ -117,6 +127,32 @@ class ClaimRunDirectory(Callback):
             refuse_several_processes(config.hydra.job.config_name)
         if _is_main_process():
             claim_run_directory(Path(config.hydra.run.dir))
+
+
+def check_plugin_extras(arguments: list[str]) -> None:
+    """A ConfigError naming the extra when a command-line override selects a Hydra plugin (the SLURM launcher, the
+    Optuna sweeper) that is not installed: Hydra itself says only that it 'Could not load' the option."""
+    for argument in arguments:
+        group, _, option = argument.lstrip("+~").partition("=")
+        for plugin_group, prefix, module, extra in PLUGIN_EXTRAS:
+            if group == plugin_group and option.startswith(prefix):
+                import_extra(module, extra, f"{group}={option}")
+
+
+def hydra_command(main: Callable[[], Any]) -> Callable[[], Any]:
+    """A Hydra command's entry point (outside ``hydra.main``): a missing plugin extra is one ``error:`` line and
+    exit status 1 before Hydra composes the config."""
+
+    @functools.wraps(main)
+    def wrapper() -> Any:
+        try:
+            check_plugin_extras(sys.argv[1:])
+        except FwilabError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        return main()
+
+    return wrapper
 
 
 def argparse_task(main: Callable[[], int]) -> Callable[[], int]:
@@ -178,6 +214,17 @@ def hydra_task(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]
     return wrapper
 
 
+def _log_to_files_only(message: str) -> None:
+    """Put the error in the run's log file, not on the terminal, which gets it once as the ``error:`` line."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (message,), None)
+    logger: logging.Logger | None = log
+    while logger is not None:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        logger = logger.parent if logger.propagate else None
+
+
 def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
     """Report a failed job: in a multirun log it, mark it and go on; otherwise one ``error:`` line and exit."""
     message = prefix + error_line(error)
@@ -186,6 +233,7 @@ def _fail(error: BaseException, multirun: bool, prefix: str) -> None:
         log.error("job failed; the sweep goes on: %s", message, exc_info=bool(prefix))
         RunRecord.mark_failed(run_dir(), message)
         return None
-    log.error("%s", message)
-    print(f"error: {message}", file=sys.stderr)
+    _log_to_files_only(message)
+    if _is_main_process() or not isinstance(error, CONFIG_ERRORS):  # a data or OS error may be one rank's own
+        print(f"error: {message}", file=sys.stderr)
     raise SystemExit(130 if isinstance(error, KeyboardInterrupt) else 1) from None

@@ -44,6 +44,11 @@ def check_readable(path: str | os.PathLike) -> None:
         raise OSError(error.errno, error.strerror, str(path)) from None
 
 
+def not_a_file(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be read as a file, for a message: a directory given where a file belongs, or missing."""
+    return "is a directory, not a file" if Path(path).is_dir() else "does not exist"
+
+
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
     """Atomically write ``payload`` as indented JSON."""
     text = json.dumps(payload, indent=2, sort_keys=False) + "\n"

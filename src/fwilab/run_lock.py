@@ -1,4 +1,5 @@
-"""One run per directory: a lock file that works on the shared filesystems clusters use.
+"""One run per directory: a lock file that works on the shared filesystems clusters use (fwilab's one lock
+mechanism: the data generator's lock, which waits instead of refusing, is the same file lock).
 
 ``flock``/``fcntl`` locks are not reliable on NFS or Lustre, so the lock is a file created with
 ``O_CREAT | O_EXCL`` (atomic there too) that names its holder: host, pid, the pid's start time
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import socket
 import threading
@@ -25,6 +27,7 @@ from typing import Any
 
 from fwilab.errors import FwilabError
 
+log = logging.getLogger(__name__)
 LOCK_NAME = ".fwilab.lock"
 HEARTBEAT_S = 15.0
 STALE_S = 120.0  # a holder on another host whose heartbeat is older than this is dead
@@ -78,10 +81,11 @@ def holder_is_dead(holder: dict[str, Any], heartbeat_age_s: float) -> bool:
 
 
 class RunLock:
-    """``with RunLock(directory):`` holds ``directory/.fwilab.lock`` (the directory is created if missing)."""
+    """``with RunLock(directory):`` holds ``directory/.fwilab.lock`` (the directory is created if missing), or the
+    lock file ``name`` there."""
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory) / LOCK_NAME
+    def __init__(self, directory: str | os.PathLike, name: str = LOCK_NAME):
+        self.path = Path(directory) / name
         self.identity = _identity()
         self.taken_over: dict[str, Any] | None = None  # the dead holder this lock replaced
         self._stop = threading.Event()
@@ -105,6 +109,19 @@ class RunLock:
             atexit.register(self.release)
             return self
         raise RunDirectoryInUse(f"run directory {self.path.parent} is being claimed by other processes; try again")
+
+    def acquire_waiting(self, poll_s: float = 1.0) -> RunLock:
+        """Take the lock, waiting while a live holder has it (a dead holder's is taken over): for work that one
+        process does for all that ask at once, such as generating the data set several runs want."""
+        waiting = False
+        while True:
+            try:
+                return self.acquire()
+            except RunDirectoryInUse:
+                if not waiting:
+                    log.info("waiting for %s: another process holds it", self.path)
+                    waiting = True
+                time.sleep(poll_s)
 
     def _take_over_if_dead(self) -> None:
         try:

@@ -3,6 +3,7 @@ and a user's own config directory adds options to the package's groups."""
 
 from __future__ import annotations
 
+import email.parser
 import json
 import shutil
 import site
@@ -40,7 +41,7 @@ def _build_wheel(out: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for folder in ("src", "conf"):
         shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
@@ -61,6 +62,22 @@ def _venv_with_this_environments_packages(venv: Path) -> Path:
     return venv / "bin"
 
 
+def _assert_license_author_and_urls(wheel: Path) -> None:
+    """The wheel's metadata (core metadata 2.4, read with the standard library's email parser) says its license, with
+    the LICENSE file inside, who wrote it and where it lives; the runtime wandb floor is the code's, not the tests'."""
+    archive = zipfile.ZipFile(wheel)
+    [metadata_name] = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+    metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
+    assert metadata["License-Expression"] == "BSD-3-Clause" and metadata["License-File"] == "LICENSE"
+    licence = archive.read(metadata_name.replace("METADATA", "licenses/LICENSE")).decode()
+    assert licence == (ROOT / "LICENSE").read_text() and licence.startswith("BSD 3-Clause License")
+    assert metadata["Author"] == "The fwilab developers"
+    urls = dict(entry.split(", ", 1) for entry in metadata.get_all("Project-URL"))
+    assert urls["Homepage"].startswith("https://") and urls["OpenFWI"] == "https://openfwi-lanl.github.io/"
+    requires = metadata.get_all("Requires-Dist")
+    assert "wandb>=0.19.9" in requires and 'wandb>=0.31; extra == "dev"' in requires
+
+
 @pytest.mark.slow
 def test_the_wheel_installs_commands_that_run_the_smoke_job_from_an_empty_directory(tmp_path):
     wheel = _build_wheel(tmp_path / "wheel")
@@ -74,6 +91,7 @@ def test_the_wheel_installs_commands_that_run_the_smoke_job_from_an_empty_direct
     }
     assert configs <= names and modules <= names and "fwilab/conf/train.yaml" in configs
     assert templates <= names and "fwilab/experiments/templates/review.html" in templates
+    _assert_license_author_and_urls(wheel)
 
     bin_dir = _venv_with_this_environments_packages(tmp_path / "venv")
     subprocess.run(

@@ -62,4 +62,6 @@ def test_train_and_evaluate_on_an_official_download(tmp_path, family, train_samp
 def test_evaluate_with_a_damaged_checkpoint_is_one_line(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"\x00" * 10)
     result = run_script("evaluate.py", f"checkpoint={tmp_path / 'bad.pt'}", f"hydra.run.dir={tmp_path / 'eval'}")
-    assert result.returncode == 1 and result.stderr.strip().startswith("error: cannot read checkpoint")
+    assert result.returncode == 1 and result.stderr.startswith("error: cannot read checkpoint")
+    assert result.stderr.count("\n") == 1 and "cannot read checkpoint" not in result.stdout  # once, not also logged
+    assert "weights_only" not in result.stderr  # the cause, not torch's advice to load it unsafely

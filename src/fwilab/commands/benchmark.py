@@ -5,11 +5,12 @@ import hydra
 from omegaconf import DictConfig
 
 from fwilab.benchmarking import markdown_table, run_benchmarks
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_command, hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
 from fwilab.io import write_json
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="benchmark")
 @hydra_task
 def main(cfg: DictConfig) -> dict:

@@ -4,12 +4,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_command, hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
 from fwilab.config.tasks import CompareRepresentationsSettings, read_settings
 from fwilab.tasks.representations import compare_and_log
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="compare_representations")
 @hydra_task
 def main(cfg: DictConfig) -> str:

@@ -3,12 +3,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_command, hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
 from fwilab.config.tasks import EvaluateSettings, read_settings
 from fwilab.tasks.evaluate import evaluate_checkpoint
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="evaluate")
 @hydra_task
 def main(cfg: DictConfig) -> dict:

@@ -4,12 +4,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task
+from fwilab.cli import hydra_command, hydra_task
 from fwilab.commands import CONFIG_PATH
 from fwilab.config.tasks import GenerateSettings, read_settings
 from fwilab.tasks.generate import generate_from_config
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="generate_data")
 @hydra_task
 def main(cfg: DictConfig) -> dict:

@@ -4,12 +4,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir
+from fwilab.cli import hydra_command, hydra_task, run_dir
 from fwilab.commands import CONFIG_PATH
 from fwilab.config.tasks import LandscapeSettings, read_settings
 from fwilab.tasks.landscape import run_loss_landscape
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="loss_landscape")
 @hydra_task
 def main(cfg: DictConfig) -> dict:

@@ -3,12 +3,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_task, run_dir, start_run_files
+from fwilab.cli import hydra_command, hydra_task, run_dir, start_run_files
 from fwilab.commands import CONFIG_PATH
 from fwilab.tasks.train import train_task
 from fwilab.training.train_settings import check_train
 
 
+@hydra_command
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 @hydra_task
 def main(cfg: DictConfig) -> dict | float:

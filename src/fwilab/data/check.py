@@ -5,8 +5,9 @@ Every sample a run uses is read once, one at a time (memory stays flat), and red
 (seismic min / max, velocity min / max; NaN and Inf survive a min or max). The numbers of each file
 pair are cached in ``fwilab.io.cache_dir()/checks/`` under the pair's paths, sizes and modification
 times, never beside the data, so a rerun reads no sample again. ``data.check`` decides what a
-finding does: ``error`` (default) stops the run on NaN/Inf and train/val overlap and warns about
-ranges, ``warn`` only warns, ``off`` skips the scan.
+finding does: ``error`` (default) stops the run on NaN/Inf, train/val overlap and numbers that look like
+another unit in every file (a conversion missed for the whole set), and warns about ranges of some files;
+``warn`` only warns, ``off`` skips the scan.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,15 @@ SHOWN_SAMPLES = 5
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem of one file; ``fatal`` ones (NaN/Inf, overlap) stop a run under ``data.check=error``."""
+    """One problem of one file; ``fatal`` ones (NaN/Inf, overlap) stop a run under ``data.check=error``.
+
+    ``looks_like``: the unit or scale the file's numbers look like (e.g. "velocity in km/s"); one that every
+    file of the set shares stops the run too: a set that is all off trains on nonsense.
+    """
 
     message: str
     fatal: bool
+    looks_like: str = ""
 
 
 @dataclass
@@ -105,12 +112,21 @@ def _samples(rows: list[int], total: int) -> str:
     return f"samples {shown} ({len(rows)} of {total})"
 
 
+KM_PER_S = "velocity in km/s (OpenFWI's is in m/s: multiply by 1000)"
+
+
 def _velocity_cause(low: float, high: float) -> str:
     if low < 0:
         return "negative velocity: a sign error?"
     if high < KM_PER_S_BELOW:
         return "this looks like km/s: OpenFWI velocity is in m/s (multiply by 1000)"
     return "outside the family's range"
+
+
+def _seismic_scale(ratio: float) -> str:
+    """What seismic ``ratio`` times the normalization range's magnitude looks like: scaled by a power of ten."""
+    factor = 10 ** round(math.log10(ratio))
+    return f"seismic scaled by about {factor:g} (divide by {factor:g}, or set the family's data_min / data_max)"
 
 
 def _file_findings(
@@ -138,6 +154,7 @@ def _file_findings(
                 f"{low:g} .. {high:g}, outside {normalizer.vel_min:g} .. {normalizer.vel_max:g} m/s: "
                 f"{_velocity_cause(low, high)}",
                 False,
+                KM_PER_S if low >= 0 and high < KM_PER_S_BELOW else "",
             )
         )
     bound = max(abs(normalizer.data_min), abs(normalizer.data_max))
@@ -151,6 +168,7 @@ def _file_findings(
                 f"{peak:g}, {peak / bound:.0f}x the normalization range {normalizer.data_min:g} .. "
                 f"{normalizer.data_max:g} (rescaled data, or another family's constants?)",
                 False,
+                _seismic_scale(peak / bound),
             )
         )
     return findings
@@ -172,6 +190,17 @@ def _overlap(scanned: dict[str, list[tuple[FilePair, Scan]]]) -> list[Finding]:
     return findings
 
 
+def _whole_set(per_pair: list[list[Finding]]) -> list[Finding]:
+    """A fatal Finding for each unit or scale that the numbers of every file pair look like."""
+    shared = set.intersection(*({f.looks_like for f in findings if f.looks_like} for findings in per_pair))
+    return [
+        Finding(
+            f"data check: every file pair of the data set ({len(per_pair)} of {len(per_pair)}) looks like {unit}", True
+        )
+        for unit in sorted(shared)
+    ]
+
+
 def _report(findings: list[Finding], policy: str) -> None:
     """One log line per finding; under ``error`` a fatal finding stops the run with one line."""
     stop = policy == "error"
@@ -191,7 +220,7 @@ def check_data(splits: dict[str, OpenFWIDataset], normalizer: Normalizer, policy
         return []
     started, read, cached, samples = time.perf_counter(), 0, 0, 0
     scanned: dict[str, list[tuple[FilePair, Scan]]] = {}
-    findings: list[Finding] = []
+    per_pair: list[list[Finding]] = []
     for split, dataset in splits.items():
         scanned[split] = []
         for index, (pair, rows) in enumerate(zip(dataset.pairs, dataset.rows_by_file())):
@@ -199,7 +228,9 @@ def check_data(splits: dict[str, OpenFWIDataset], normalizer: Normalizer, policy
             read, cached, samples = read + size, cached + (size == 0), samples + len(rows)
             scanned[split].append((pair, scan))
             used = {int(row): scan.rows[int(row)] for row in rows}
-            findings += _file_findings(split, pair, used, normalizer)
+            per_pair.append(_file_findings(split, pair, used, normalizer))
+    findings = [finding for findings_of_pair in per_pair for finding in findings_of_pair]
+    findings += _whole_set(per_pair) if per_pair else []
     findings += _overlap(scanned)
     seconds = time.perf_counter() - started
     pairs = sum(map(len, scanned.values()))

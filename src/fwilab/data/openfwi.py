@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from fwilab.data_contract import SEISMIC_SHAPE, VELOCITY_SHAPE
 from fwilab.errors import DataError
-from fwilab.io import check_readable
+from fwilab.io import check_readable, not_a_file
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
     """
     split_file = Path(split_file)
     if not split_file.is_file():
-        raise DataError(f"split file {split_file} does not exist")
+        raise DataError(f"split file {split_file} {not_a_file(split_file)}")
     base = Path(root) if root is not None else split_file.parent
     pairs, relocated = [], []
     for number, line in enumerate(split_file.read_text().splitlines(), start=1):
@@ -211,7 +211,7 @@ def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list
 
 def _open_array(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
     if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
+        raise DataError(f"data file {path} {not_a_file(path)}")
     check_readable(path)  # an unreadable file is an OS error (path and cause), not a corrupt one
     try:
         array = np.load(path, mmap_mode="r")

@@ -94,13 +94,15 @@ def refine(
     settings: RefineSettings,
     velocity_range: tuple[float, float],
     on_iteration: IterationCallback | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[torch.Tensor, list[list[float]]]:
     """Refined maps (n, 1, 70, 70) in m/s from ``start`` against ``observed`` gathers (n, 5, T, 70), kept within
     ``velocity_range`` (vel_min, vel_max: the data's, which the operator must step stably).
 
     Returns the maps and the full-band relative misfit per sample before every update and after the
     last (iterations + 1 rows); ``on_iteration(k, velocity, misfit)`` sees the same maps and numbers,
-    e.g. to score them against the truth.
+    e.g. to score them against the truth. ``stop()`` true after an iteration's misfit ends the descent
+    there (Ctrl-C): the maps of that iteration, and k + 1 rows of history.
     """
     check_velocity_range(*velocity_range)
     vel_min, vel_max = velocity_range
@@ -116,7 +118,7 @@ def refine(
         history.append(misfit.tolist())
         if on_iteration is not None:
             on_iteration(iteration, velocity.detach(), misfit)
-        if last:
+        if last or (stop is not None and stop()):
             break
         cutoff = stage_of(iteration, settings)
         if cutoff not in filtered:

@@ -5,6 +5,10 @@ Outputs in the run directory: ``network.npy``, ``refined_network.npy`` and ``ref
 velocity files, (n, 1, 70, 70) float32 m/s), ``metrics.json`` (the table, per-iteration curves,
 seconds per iteration per sample), ``pictures/`` (truth, start, refined and both errors per sample;
 the misfit and MAE curves) and a W&B run with ``job_type`` refine.
+
+Ctrl-C (or SIGTERM, or a preemption signal: training's ``PreemptionWatch``) stops the refinement after the
+iteration under way; the run directory keeps its log and a ``metrics.json`` with status ``interrupted``,
+the start and the iterations done. Nothing refined is saved yet, so a rerun starts over.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from fwilab.data.transforms import Normalizer
 from fwilab.device import available_cores
 from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError
-from fwilab.io import atomic_write
+from fwilab.io import atomic_write, write_json
 from fwilab.metric_registry import REFINEMENT_COLUMNS, format_table
 from fwilab.physics.forward import on_each_core, propagation_device
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
@@ -37,6 +41,7 @@ from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
 from fwilab.tracking import TaskOutputs, build_logger, publish
 from fwilab.training.metrics import per_sample_scores
+from fwilab.training.preemption import PreemptionWatch
 from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
 from fwilab.training.validation import Predictions
 
@@ -66,9 +71,10 @@ def _refine_batch(
     settings: RefineSettings,
     norm: Normalizer,
     advance: Callable[[int], None],
+    stop: Callable[[], bool],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Refined maps of one batch and its misfit, MAE and SSIM per iteration and sample, (iterations + 1, n) each;
-    ``advance(n)`` after every update."""
+    """Refined maps of one batch and its misfit, MAE and SSIM per iteration and sample, (iterations + 1, n) each
+    (fewer rows once ``stop()``); ``advance(n)`` after every update."""
     scores: list[dict[str, torch.Tensor]] = []
 
     def record(iteration: int, maps: torch.Tensor, misfit: torch.Tensor) -> None:
@@ -76,7 +82,7 @@ def _refine_batch(
         if iteration > 0:
             advance(len(maps))
 
-    velocity, history = refine(start, observed, settings, (norm.vel_min, norm.vel_max), record)
+    velocity, history = refine(start, observed, settings, (norm.vel_min, norm.vel_max), record, stop)
     mae, ssim = (torch.stack([score[k].float().cpu() for score in scores]) for k in ("mae", "ssim"))
     return velocity.cpu(), torch.tensor(history), mae, ssim
 
@@ -89,8 +95,10 @@ def _run_start(
     batch_size: int,
     device: torch.device,
     norm: Normalizer,
+    stop: Callable[[], bool],
 ) -> dict[str, Any]:
-    """Refine ``start`` batch by batch: the refined maps, per-iteration misfit / MAE / SSIM per sample, the time.
+    """Refine ``start`` batch by batch: the refined maps, per-iteration misfit / MAE / SSIM per sample, the time;
+    once ``stop()``, only ``iterations_done`` (the fewest of any batch; a batch not begun counts 0).
 
     On a GPU the batches run one after the other. On CPU each core refines whole batches on one thread
     (as the generator propagates): deepwave's threads synchronize at every time step, and on a shared
@@ -103,10 +111,12 @@ def _run_start(
         with lock:
             progress.update(count)
 
-    def run_batch(first: int) -> tuple[torch.Tensor, ...]:
+    def run_batch(first: int) -> tuple[torch.Tensor, ...] | None:
+        if stop():  # asked to stop before this batch began
+            return None
         batch = slice(first, first + batch_size)
         tensors = (start[batch], maps.seismic[batch], maps.truth[batch])
-        return _refine_batch(*(t.to(device) for t in tensors), settings, norm, advance)
+        return _refine_batch(*(t.to(device) for t in tensors), settings, norm, advance, stop)
 
     if device.type == "cpu":  # batches small enough that every core gets one
         batch_size = min(batch_size, math.ceil(len(start) / available_cores()))
@@ -118,6 +128,8 @@ def _run_start(
         else:
             parts = [run_batch(first) for first in firsts]
     seconds = time.perf_counter() - began
+    if stop():
+        return {"iterations_done": min(len(part[1]) - 1 if part is not None else 0 for part in parts)}
     refined, misfit, mae, ssim = (torch.cat(column, dim=1 if k else 0) for k, column in enumerate(zip(*parts)))
     return {
         "refined": refined,
@@ -125,6 +137,7 @@ def _run_start(
         "mae": mae,
         "ssim": ssim,
         "seconds_per_iteration_per_sample": seconds / (settings.iterations * len(start)),
+        "iterations_done": settings.iterations,
     }
 
 
@@ -191,12 +204,7 @@ def _write_outputs(
         name: {key: run[key].mean(dim=1).tolist() for key in ("misfit", "mae", "ssim")} for name, run in runs.items()
     }
     result = {
-        "checkpoint": str(task.checkpoint),
-        "data": loaded.data_cfg.family,
-        "split": task.split,
-        "samples": len(maps.truth),
-        "iterations": task.iterations,
-        "device": str(loaded.device),
+        **_facts(task, loaded, len(maps.truth)),
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
         "curves": curves,
@@ -219,17 +227,72 @@ def _write_outputs(
     return result
 
 
+def _facts(task: RefineTaskSettings, loaded: TrainedModel, samples: int) -> dict[str, Any]:
+    """What was refined, and where: the head of ``metrics.json``, completed or interrupted."""
+    return {
+        "checkpoint": str(task.checkpoint),
+        "data": loaded.data_cfg.family,
+        "split": task.split,
+        "samples": samples,
+        "iterations": task.iterations,
+        "device": str(loaded.device),
+    }
+
+
+def _interrupted(run_dir: Path, facts: dict[str, Any], by: str, **where: Any) -> dict[str, Any]:
+    """Record a refinement stopped by a signal: ``metrics.json`` with status ``interrupted`` and where it stopped."""
+    result = {**facts, "status": "interrupted", "interrupted_by": by, **where}
+    write_json(run_dir / "metrics.json", result)
+    return result
+
+
 def run_refine(task: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
     """The refine task (module docstring); ``task`` is also the refinement's settings."""
     loaded = load_trained(task.config)
     norm = loaded.normalizer
     maps = predictions_of(loaded, task.samples)
     count, family = len(maps.truth), loaded.data_cfg.family
-    log.info("refining %d samples of %s/%s: %d iterations from each start", count, family, task.split, task.iterations)
     starts = {"network": maps.predicted, "1d": baseline_start(task, family, count, norm)}
+    facts = _facts(task, loaded, count)
+    with PreemptionWatch(then="stopping after this iteration") as watch:
+        log.info(
+            "refining %d samples of %s/%s: %d iterations from each start", count, family, task.split, task.iterations
+        )
+        try:
+            return _refine_and_write(task, Path(run_dir), loaded, maps, starts, watch)
+        except KeyboardInterrupt:  # a second Ctrl-C
+            _interrupted(Path(run_dir), facts, "SIGINT")
+            raise
+
+
+def _refine_and_write(
+    task: RefineTaskSettings,
+    run_dir: Path,
+    loaded: TrainedModel,
+    maps: Predictions,
+    starts: dict[str, torch.Tensor],
+    watch: PreemptionWatch,
+) -> dict[str, Any]:
+    """Refine from each start, score the truth's floor and write the outputs; a signal stops it within an iteration."""
+    norm = loaded.normalizer
     device, runs = propagation_device(loaded.device), {}
+
+    def stop() -> bool:
+        return watch.requested is not None
+
     for name, start in starts.items():
-        runs[name] = {"start": start, **_run_start(name, start, maps, task, task.batch_size, device, norm)}
+        run = _run_start(name, start, maps, task, task.batch_size, device, norm, stop)
+        if stop():
+            log.warning(
+                "stopped by %s at iteration %d of %d from the %s start; nothing refined is kept",
+                watch.requested,
+                run["iterations_done"],
+                task.iterations,
+                name,
+            )
+            where = {"interrupted_in": STARTS[name], "iterations_done": run["iterations_done"]}
+            return _interrupted(run_dir, _facts(task, loaded, len(maps.truth)), str(watch.requested), **where)
+        runs[name] = {"start": start, **run}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
             STARTS[name],
@@ -240,4 +303,4 @@ def run_refine(task: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
         )
     truth_misfit = resimulated_misfit(maps.truth, maps.seismic, task.batch_size, device)[1]  # the operator's floor
     rows = _table(runs, truth_misfit, norm.ms_per_unit)
-    return _write_outputs(task, Path(run_dir), loaded, maps, runs, rows)
+    return _write_outputs(task, run_dir, loaded, maps, runs, rows)

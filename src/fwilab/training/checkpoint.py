@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from fwilab.errors import CheckpointError
-from fwilab.io import atomic_write, check_readable
+from fwilab.io import atomic_write, check_readable, not_a_file
 from fwilab.models import InversionNet
 from fwilab.training.openfwi_checkpoint import (
     PICKLED_TYPES,
@@ -126,21 +126,21 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 def _torch_load(path: Path, safe_types: list[type] | None = None) -> Any:
     """``torch.load`` with ``weights_only=True`` (plus ``safe_types``); a missing or damaged file is a CheckpointError."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} {not_a_file(path)}")
     check_readable(path)
     try:
         with torch.serialization.safe_globals(safe_types or []):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        blocked = re.search(r"GLOBAL ([\w.]+) was not an allowed global", str(error))
+        blocked = re.search(r"\bGLOBAL ([\w.]+)", str(error))  # torch's wording varies by version and cause
         if blocked:
             raise CheckpointError(
                 f"cannot read checkpoint {path}: it holds a {blocked[1]} object, which is not unpickled "
                 "(weights_only=True: only tensors and plain data are read, no pickled code runs)"
             ) from None
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        unpickler = [line for line in lines if line.startswith("WeightsUnpickler error")]
-        detail = unpickler[0] if unpickler else lines[0] if lines else type(error).__name__
+        text = str(error).split("WeightsUnpickler error:")[-1]  # the cause, after torch's advice to load unsafely
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        detail = lines[0] if lines else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {detail}") from None
 
 

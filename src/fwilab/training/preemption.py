@@ -32,20 +32,23 @@ def preemption_signals() -> tuple[signal.Signals, ...]:
 
 
 class PreemptionWatch:
-    """Within the ``with`` block, the signals set ``requested`` instead of killing the process."""
+    """Within the ``with`` block, the signals set ``requested`` instead of killing the process; the warning says
+    what the task does then (``then``: training saves a checkpoint after the step, refinement stops after the
+    iteration)."""
 
-    def __init__(self) -> None:
+    def __init__(self, then: str = "saving a checkpoint after this step, then stopping") -> None:
         self.requested: str | None = None
+        self.then = then
         self._previous: dict[int, object] = {}
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
         self.requested = signal.Signals(number).name
-        log.warning("%s received: saving a checkpoint after this step, then stopping", self.requested)
+        log.warning("%s received: %s", self.requested, self.then)
 
     def _interrupt(self, number: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
         self.requested = "SIGINT"
-        log.warning("Ctrl-C: saving a checkpoint after this step, then stopping (Ctrl-C again stops now)")
+        log.warning("Ctrl-C: %s (Ctrl-C again stops now)", self.then)
 
     def __enter__(self) -> PreemptionWatch:
         if threading.current_thread() is threading.main_thread():

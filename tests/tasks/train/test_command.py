@@ -196,6 +196,8 @@ def test_os_errors_are_one_line_naming_the_path_and_the_cause(tiny_dataset, tmp_
     (run_dir / "metrics.json").mkdir(parents=True)  # a directory where a file should be, found mid-run
     result = run_script("train.py", *tiny_data_args(tiny_dataset), *common, f"hydra.run.dir={run_dir}")
     assert result.returncode == 1 and result.stderr == f"error: {run_dir / 'metrics.json'}: Is a directory\n"
+    logged = f"[ERROR] - {run_dir / 'metrics.json'}: Is a directory"  # the error line, in the log file only
+    assert logged not in result.stdout and logged in (run_dir / "train.log").read_text()
     data = tmp_path / "data"  # the tiny set, with one file that even root cannot read (EIO)
     shutil.copytree(tiny_dataset, data)
     (data / "data" / "data2.npy").unlink()

@@ -128,6 +128,26 @@ def test_seismic_scaled_by_1000_is_named(tmp_path, cache, caplog):
     assert f"{peak / 52.32:.0f}x the normalization range -26.48 .. 52.32" in line
 
 
+@pytest.mark.parametrize(
+    "array, change, unit",
+    [
+        ("velocity", lambda a: a.__itruediv__(1000), r"velocity in km/s \(OpenFWI's is in m/s: multiply by 1000\)"),
+        ("seismic", lambda a: a.__imul__(1000), r"seismic scaled by about 1000 \(divide by 1000"),
+    ],
+    ids=["km/s", "seismic x1000"],
+)
+def test_a_set_off_in_every_file_is_refused_naming_the_unit(tmp_path, cache, caplog, array, change, unit):
+    root = tmp_path / "set"
+    pairs = _write_set(root)
+    for pair in pairs:
+        _edit(getattr(pair, array), change)
+    with pytest.raises(DataError, match=rf"every file pair of the data set \(3 of 3\) looks like {unit}"):
+        build_data(_config(root))
+    caplog.clear()
+    build_data(_config(root, "data.check=warn"))  # trains anyway when asked to, one warning per file and the set
+    assert len(_warnings(caplog)) == 4
+
+
 def test_a_file_in_both_splits_stops_the_run(tmp_path, cache):
     root = tmp_path / "set"
     _write_set(root)

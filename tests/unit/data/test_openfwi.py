@@ -165,6 +165,16 @@ def test_missing_file_in_split_names_it(tmp_path):
         OpenFWIDataset(read_split_file(split, tmp_path))
 
 
+def test_a_directory_given_for_a_data_or_split_file_is_named_as_one(tmp_path):
+    (tmp_path / "data9.npy").mkdir()
+    (tmp_path / "split.txt").mkdir()
+    (tmp_path / "val.txt").write_text("data9.npy\tmodel9.npy\n")
+    with pytest.raises(DataError, match=r"data file .*data9\.npy is a directory, not a file$"):
+        OpenFWIDataset(read_split_file(tmp_path / "val.txt", tmp_path))
+    with pytest.raises(DataError, match=r"split file .*split\.txt is a directory, not a file$"):
+        read_split_file(tmp_path / "split.txt", tmp_path)
+
+
 def test_malformed_split_line_names_file_and_line(tmp_path):
     split = tmp_path / "train.txt"
     split.write_text("data1.npy\tmodel1.npy\nonly_one_path.npy\n")

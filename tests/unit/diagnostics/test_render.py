@@ -1,5 +1,6 @@
 """Rendering: exact pixels for known inputs, shapes and dtypes, and odd slices flagged instead of crashing."""
 
+import matplotlib
 import numpy as np
 import pytest
 
@@ -20,6 +21,15 @@ def test_lut_golden_values():
         assert colormap_lut(name).shape == (256, 3) and colormap_lut(name).dtype == np.uint8
     with pytest.raises(ValueError, match="jet2"):
         colormap_lut("jet2")
+
+
+@pytest.mark.parametrize(
+    "name, theirs", [("gray", "gray"), ("viridis", "viridis"), ("seismic", "seismic"), ("velocity", "jet")]
+)
+def test_the_tables_are_matplotlibs_own(name, theirs):
+    """Each entry is matplotlib's colour rounded to a byte (within half a step), not an approximation from a few points."""
+    reference = matplotlib.colormaps[theirs](np.linspace(0.0, 1.0, 256))[:, :3]
+    assert np.abs(colormap_lut(name) / 255.0 - reference).max() <= 0.5 / 255 + 1e-9
 
 
 def test_apply_colormap_exact_pixels_clipping_and_nan():

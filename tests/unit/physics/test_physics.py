@@ -136,6 +136,24 @@ def test_refinement_of_a_perturbed_true_model_lowers_misfit_and_velocity_error(t
     assert refined.min() >= 1500.0 and refined.max() <= 4500.0
 
 
+def test_a_stop_request_ends_the_descent_after_the_iteration_it_arrives_in(true_model):
+    start = gaussian_smooth(true_model, 3.0)
+    observed = simulate_shot_gathers(true_model, n_time=SHORT)
+    seen: list[int] = []
+    refined, history = refine(
+        start,
+        observed,
+        refine_settings(iterations=50),
+        (1500.0, 4500.0),
+        lambda k, v, m: seen.append(k),
+        stop=lambda: len(seen) == 3,
+    )
+    assert seen == [0, 1, 2] and len(history) == 3  # two updates, then the misfit of the maps it returns
+    assert history[-1] == pytest.approx(
+        relative_misfit(simulate_shot_gathers(refined, n_time=SHORT), observed).tolist(), rel=1e-5
+    )
+
+
 def test_each_sample_moves_its_largest_cell_by_the_step_whatever_its_gradient_scale():
     """Gradients 1e-9 and 1e3 in scale both move their largest cell step_ms m/s; a uniform gradient moves the deep
     rows more (depth scaling), the bottom row by the step, the top row by a seventieth of it."""

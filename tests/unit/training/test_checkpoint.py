@@ -1,5 +1,9 @@
 """Checkpoints: atomic writes that survive a failing disk, safe loading, clear mismatch errors."""
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -53,8 +57,8 @@ def test_corrupt_missing_and_foreign_files_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*bad\.pt"):
-        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*bad\.pt: Unsupported operand 103$"):
+        load_checkpoint(tmp_path / "bad.pt")  # the cause, not torch's advice to load it with weights_only=False
     torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not an fwilab checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
@@ -79,3 +83,31 @@ def test_a_file_without_the_newer_fields_reads_with_their_defaults_and_keeps_its
     assert saved.config == {"model": {"base_channels": 8}} and saved.model.keys() == model.state_dict().keys()
     saved.save(tmp_path / "again.pt")
     assert set(torch.load(tmp_path / "again.pt", weights_only=True)) == {"model", "config", "step"}
+
+
+class _RunsACommand:
+    """A pickle that runs a shell command when unpickled: what a hostile checkpoint holds."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_hostile_checkpoint_is_refused_naming_the_object_and_runs_nothing(tmp_path):
+    path, marker = tmp_path / "hostile.pt", tmp_path / "ran"
+    torch.save({"model": {}, "config": {}, "payload": _RunsACommand(marker)}, path)
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert re.fullmatch(
+        rf"cannot read checkpoint {re.escape(str(path))}: it holds a (posix|nt)\.system object, which is not "
+        r"unpickled \(weights_only=True: only tensors and plain data are read, no pickled code runs\)",
+        str(refused.value),
+    )
+    assert not marker.exists()
+
+
+def test_a_directory_given_for_a_checkpoint_is_named_as_one(tmp_path):
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {re.escape(str(tmp_path))} is a directory, not a file$"):
+        load_checkpoint(tmp_path)

@@ -18,13 +18,10 @@ continues with the first missing file, and the same seed gives byte-identical fi
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +38,7 @@ from fwilab.errors import DataError
 from fwilab.io import atomic_write, write_json
 from fwilab.physics import forward
 from fwilab.progress import Progress
+from fwilab.run_lock import LOCK_NAME, RunLock
 
 log = logging.getLogger(__name__)
 
@@ -220,26 +218,23 @@ def generate_dataset(
     return metadata
 
 
-@contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def generation_lock(out: Path) -> RunLock:
+    """The lock of generating into ``out``: ``.<name>.fwilab.lock`` beside it (inside, the folder would not be empty
+    or the generator's own), fwilab's file lock, which holds on NFS and Lustre where ``flock`` does not."""
+    return RunLock(out.parent, f".{out.name}{LOCK_NAME}")
 
 
 def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", batch_size: int = 32) -> dict:
     """The metadata of the data set at ``out``, generating it first when it is missing or unfinished.
 
-    Safe when several processes (multirun jobs, DDP ranks) ask at once: one generates, the others wait.
+    Safe when several processes (multirun jobs, DDP ranks; on one host or several) ask at once: one generates,
+    the others wait; a holder that died is taken over.
     """
     out = Path(out)
     metadata_file = out / "metadata.json"
     refuse_foreign_folder(out)  # before the lock file beside it is made
-    with _exclusive(out.parent / f".{out.name}.lock"):
+    lock = generation_lock(out).acquire_waiting()
+    try:
         if metadata_file.exists():
             metadata = json.loads(metadata_file.read_text())
             if all(metadata.get(k) == v for k, v in asdict(plan).items()):
@@ -247,3 +242,5 @@ def ensure_dataset(out: str | Path, plan: GenerationPlan, device: str = "auto", 
                 return metadata
         log.info("generating the synthetic %s data set in %s (first use)", plan.family, out)
         return generate_dataset(out, plan, batch_size=batch_size, device=device)
+    finally:
+        lock.release()

@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from fwilab.config.groups import read_data
 from fwilab.data.build import build_data
 from fwilab.data.openfwi import read_split_file
 from fwilab.data.synthetic import generate as generate_module
-from fwilab.data.synthetic.generate import GenerationPlan, generate_dataset
+from fwilab.data.synthetic.generate import GenerationPlan, ensure_dataset, generate_dataset, generation_lock
 from fwilab.errors import DataError
 from fwilab.tasks.generate import write_preview, write_report
 from helpers import compose_train
@@ -45,6 +47,24 @@ def test_layout_split_files_and_metadata(tiny_dataset):
     )
     assert statistics["monotonic_share"]["real"] == 0.41 and statistics["monotonic_share"]["bounds"] == [0.32, 0.48]
     assert np.load(val[0].velocity).shape == (8, 1, 70, 70)
+
+
+def test_a_second_asker_waits_on_fwilabs_file_lock_then_uses_the_set(tmp_path, caplog):
+    """The generator's lock is the run lock's file (O_EXCL, which holds on NFS and Lustre), not flock: while another
+    process holds it (here this test), ensure_dataset waits; once it is released, it generates and unlocks."""
+    out, asked = tmp_path / "set", {}
+    holder = generation_lock(out).acquire()
+    asker = threading.Thread(target=lambda: asked.update(metadata=ensure_dataset(out, PLAN, device="cpu")))
+    with caplog.at_level("INFO", logger="fwilab.run_lock"):
+        asker.start()
+        while not any(r.getMessage().startswith(f"waiting for {holder.path}") for r in caplog.records):
+            assert asker.is_alive(), "ensure_dataset went ahead while the lock was held"
+            time.sleep(0.01)
+    assert not (out / "metadata.json").exists()
+    holder.release()
+    asker.join(timeout=600)
+    assert asked["metadata"] == json.loads((out / "metadata.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # the lock file beside it is gone
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
