@@ -205,7 +205,7 @@ class LoggerSettings:
 class WandbSettings(LoggerSettings):
     project: str = _kind(TEXT, "a W&B project name")
     entity: str | None = _kind(OPTIONAL_TEXT, "a W&B entity or null")
-    mode: str = _kind(TEXT, "a W&B mode such as offline or online")
+    mode: str | None = _kind(OPTIONAL_TEXT, "a W&B mode (offline, online, disabled) or null for W&B's own settings")
     group: str | None = _kind(OPTIONAL_TEXT, "a group name or null")
     name: str | None = _kind(OPTIONAL_TEXT, "a run name or null")
     tags: list[str] = _kind(ListConfig, "a list of names")

@@ -10,6 +10,7 @@ published constants normalize.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +31,14 @@ from fwilab.device import resolve_device
 from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.errors import ConfigError
 from fwilab.io import write_json
-from fwilab.logging import build_logger
+from fwilab.logging import RunLogger, build_logger
+from fwilab.logging.run_logger import model_artifact_name
 from fwilab.metric_registry import format_metrics
 from fwilab.models.build import build_model
 from fwilab.physics.misfit import check_velocity_range, resimulated_misfit
-from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
+from fwilab.training.checkpoint import BEST_WEIGHTS, SavedModel, load_model_weights, read_saved_model
 from fwilab.training.metrics import normalized_ssim
+from fwilab.training.record import RECORD_FILE
 from fwilab.training.validation import Predictions, evaluate, predict_first, resimulated_predictions
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,19 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
     dataset = build_split(data_cfg, cfg.split, root=root)
     normalizer = _normalizer(saved, cfg, data_cfg, root)
     return TrainedModel(model.to(device).eval(), saved.step, trained, data_cfg, dataset, normalizer, device)
+
+
+def use_trained_model(logger: RunLogger, checkpoint: str | Path) -> None:
+    """Tell ``logger`` (W&B's lineage) which training run's model artifact this run used, when ``checkpoint`` holds
+    it: ``best.pt`` or ``best_weights.pt`` in a training run's ``checkpoints/`` whose ``metrics.json`` names its W&B
+    run. Another checkpoint (a step's, an OpenFWI file) is no artifact of a run: nothing is recorded."""
+    path = Path(checkpoint)
+    weights, record = path.parent / BEST_WEIGHTS, path.parent.parent / RECORD_FILE
+    if path.name not in ("best.pt", BEST_WEIGHTS) or not weights.is_file() or not record.is_file():
+        return
+    run_id = json.loads(record.read_text()).get("wandb_run_id")
+    if run_id:
+        logger.use_model(weights, model_artifact_name(run_id))
 
 
 def predictions_of(loaded: TrainedModel, count: int) -> Predictions:
@@ -186,6 +202,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     logger = build_logger(
         OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "evaluate", local_images=False
     )
+    use_trained_model(logger, cfg.checkpoint)
     logger.log_images(pictures, step=loaded.step)
     logger.log_summary({key: value for key, value in result.items() if isinstance(value, (int, float, str))})
     logger.finish("completed")

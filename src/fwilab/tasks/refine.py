@@ -36,7 +36,14 @@ from fwilab.physics.misfit import resimulated_misfit
 from fwilab.physics.refine import RefineSettings, depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tasks.evaluate import TrainedModel, load_trained, misfit_summary, predictions_of, score_maps
+from fwilab.tasks.evaluate import (
+    TrainedModel,
+    load_trained,
+    misfit_summary,
+    predictions_of,
+    score_maps,
+    use_trained_model,
+)
 from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)
@@ -220,6 +227,7 @@ def _write_outputs(
     }
     write_json(run_dir / "metrics.json", result)
     logger = build_logger(OmegaConf.merge(loaded.config, {"logger": cfg.logger}), run_dir, "refine", local_images=False)
+    use_trained_model(logger, cfg.checkpoint)
     for iteration in range(cfg.iterations + 1):
         logger.log_metrics(
             {f"refine/{name}/{key}": values[iteration] for name, c in curves.items() for key, values in c.items()},

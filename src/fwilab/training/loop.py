@@ -23,9 +23,10 @@ from omegaconf import DictConfig
 
 from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
+from fwilab.logging.run_logger import model_artifact_name
 from fwilab.metric_registry import format_validation
 from fwilab.progress import Progress, format_duration
-from fwilab.training.checkpoint import export_weights
+from fwilab.training.checkpoint import BEST_WEIGHTS, export_weights
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.preemption import PreemptionWatch, hand_over
@@ -194,10 +195,12 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
         run.logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
         best = run.checkpoints.folder / "best.pt"
         if run.context.is_main and best.is_file():
-            weights = export_weights(best, run.checkpoints.folder / "best_weights.pt")
-            name = f"model-{record['wandb_run_id']}"  # one artifact per run; its versions are that run's
+            weights = export_weights(best, run.checkpoints.folder / BEST_WEIGHTS)
             run.logger.log_checkpoint(
-                weights, name, ["best", "latest"], {"monitor": run.record.monitor, **record["best"]}
+                weights,
+                model_artifact_name(record["wandb_run_id"]),
+                ["best", "latest"],
+                {"monitor": run.record.monitor, **record["best"]},
             )
     elif status == "diverged":
         run.logger.log_summary({"status": status, "error": facts["error"]})
