@@ -106,7 +106,10 @@ def use_trained_model(logger: RunLogger, checkpoint: str | Path) -> None:
     weights, record = path.parent / BEST_WEIGHTS, path.parent.parent / RECORD_FILE
     if path.name not in ("best.pt", BEST_WEIGHTS) or not weights.is_file() or not record.is_file():
         return
-    run_id = json.loads(record.read_text()).get("wandb_run_id")
+    try:
+        run_id = json.loads(record.read_text()).get("wandb_run_id")
+    except (OSError, ValueError, AttributeError):  # an unreadable record costs the lineage, never the result
+        return
     if run_id:
         logger.use_model(weights, model_artifact_name(run_id))
 
