@@ -76,7 +76,7 @@ def swept_keys(hydra_cfg: DictConfig) -> set[str]:
     keys = set(hydra_cfg.sweeper.get("params") or {})
     saved = Path(hydra_cfg.sweep.dir) / "multirun.yaml"
     if saved.is_file():
-        arguments = list(OmegaConf.load(saved).hydra.overrides.task)
+        arguments = OmegaConf.to_container(OmegaConf.load(saved).hydra.overrides.task)  # as typed: unresolved
         keys |= {o.key_or_group for o in OverridesParser.create().parse_overrides(arguments) if o.is_sweep_override()}
     return keys
 
