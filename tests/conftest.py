@@ -18,6 +18,18 @@ def private_cache(tmp_path_factory) -> Path:
         yield folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_wandb_settings(tmp_path_factory) -> Path:
+    """W&B's settings files (the workspace ``wandb/settings`` and the global one) in a temporary folder: a developer's
+    ``wandb online`` or ``wandb login`` must not make the suite contact a server, nor the suite write to theirs."""
+    folder = tmp_path_factory.mktemp("wandb_settings")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_DIR", str(folder))
+        patch.setenv("WANDB_CONFIG_DIR", str(folder / "config"))
+        patch.delenv("WANDB_MODE", raising=False)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """16 train + 8 val CurveFault-A-like samples in files of 8, made by the real generator."""

@@ -5,14 +5,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from fwilab.experiments.dashboard import load_specification
-from helpers import ROOT, TINY_MODEL, run_script, tiny_data_args
+from helpers import ROOT, TINY_MODEL, run_script, tiny_data_args, wandb_records
 
 pytestmark = pytest.mark.slow
 
@@ -54,20 +53,17 @@ def test_multirun_records_each_job_and_survives_failures(tiny_dataset, tmp_path)
         and "| diverged |" in summary.stdout
     )
     assert (tmp_path / "summary.csv").is_file() and (tmp_path / "val_mae_curves.png").is_file()
-    groups = set()
-    for wandb_file in tmp_path.glob("*/wandb/offline-run-*/run-*.wandb"):
-        inspected = subprocess.run(
-            [str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(wandb_file)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        groups |= {
-            json.loads(line)["run"].get("run_group")
-            for line in inspected.stdout.splitlines()
-            if '"type":"run"' in line.replace(" ", "")
-        }
+    runs = [
+        record["run"]
+        for job in tmp_path.glob("*/")
+        if list(job.glob("wandb/offline-run-*"))
+        for record in wandb_records(job)
+        if record["type"] == "run"
+    ]
+    groups = {run.get("run_group") for run in runs}
     assert len(groups) == 1 and next(iter(groups)).startswith("sweep-")
+    names = [run["display_name"] for run in runs]  # by the swept settings only, not the fixed overrides
+    assert names and len(set(names)) == len(names) and set(names) <= set(statuses)
 
 
 def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset, tmp_path):
@@ -107,6 +103,16 @@ def test_baseline_comparison_experiment_reports_paired_differences(tiny_dataset,
     assert "| InversionNet | 2 | 1,528,267 |" in markdown and "| ReconstructionNet | mae |" in markdown
     assert np.asarray(Image.open(tmp_path / "comparison.png")).shape[1] >= 900
     assert list(tmp_path.glob("wandb/offline-run-*"))  # the W&B table run
+    names = {
+        record["run"]["display_name"]
+        for job in tmp_path.glob("*/")
+        if list(job.glob("wandb/offline-run-*"))
+        for record in wandb_records(job)
+        if record["type"] == "run"
+    }  # the jobs' runs, named by what the experiment's sweeper varies
+    assert len(names) == 4 and {frozenset(o.split("=")[0] for o in name.split(",")) for name in names} == {
+        frozenset({"model", "seed"})
+    }
     dashboard = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "dashboard.py"), str(tmp_path)],
         capture_output=True,

@@ -168,7 +168,7 @@ class LoggerSettings:
 class WandbSettings(LoggerSettings):
     project: str = kind(TEXT, "a W&B project name")
     entity: str | None = kind(OPTIONAL_TEXT, "a W&B entity or null")
-    mode: str = kind(TEXT, "a W&B mode such as offline or online")
+    mode: str | None = kind(OPTIONAL_TEXT, "a W&B mode (offline, online, disabled) or null for W&B's own settings")
     group: str | None = kind(OPTIONAL_TEXT, "a group name or null")
     name: str | None = kind(OPTIONAL_TEXT, "a run name or null")
     tags: tuple[str, ...] = kind(ListConfig, "a list of names")

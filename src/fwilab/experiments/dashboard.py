@@ -30,7 +30,7 @@ from fwilab.experiments.review import review_jobs
 from fwilab.experiments.summary import Job, varying_keys
 from fwilab.io import atomic_write
 from fwilab.tracking.run_logger import read_statistics
-from fwilab.tracking.wandb_run import sweep_group
+from fwilab.tracking.wandb_run import sweep_group, wandb_mode
 
 log = logging.getLogger(__name__)
 GROUPING_KEYS = ("model", "optimizer")  # what the curves group by, first swept one wins
@@ -215,7 +215,7 @@ def save_online(report: wr.Report, timeout_s: float) -> str:
 
 def publish(report: wr.Report, out: Path, dry_run: bool, timeout_s: float = 60.0) -> tuple[str, str]:
     """('url', URL) when saved online; otherwise ('file', path of the written specification)."""
-    online = os.environ.get("WANDB_MODE", "offline") == "online" and not dry_run
+    online = wandb_mode(os.environ.get("WANDB_MODE")) == "online" and not dry_run  # W&B's settings, as a run
     if online:
         try:
             return "url", save_online(report, timeout_s)

@@ -17,7 +17,7 @@ from fwilab.metric_registry import EVALUATION_LINE, format_metrics
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, misfit_summary, resimulated_misfit
 from fwilab.tracking import TaskOutputs, build_logger, publish
-from fwilab.training.trained_model import TrainedModel, load_trained
+from fwilab.training.trained_model import TrainedModel, load_trained, use_trained_model
 from fwilab.training.validation import evaluate, resimulated_predictions
 
 log = logging.getLogger(__name__)
@@ -100,5 +100,6 @@ def evaluate_checkpoint(settings: EvaluateSettings, run_dir: str | Path) -> dict
         loaded.logged_config(settings.config),
         local_images=False,
     )
+    use_trained_model(logger, settings.checkpoint)
     outputs = TaskOutputs(result, step=loaded.step, pictures=pictures, summary=summary)
     return publish(outputs, run_dir, "metrics.json", logger, picture_folder=DATA_FIT_PICTURES)

@@ -42,7 +42,7 @@ from fwilab.progress import Progress
 from fwilab.tracking import TaskOutputs, build_logger, publish
 from fwilab.training.metrics import per_sample_scores
 from fwilab.training.preemption import PreemptionWatch
-from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
+from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of, use_trained_model
 from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)
@@ -221,6 +221,7 @@ def _write_outputs(
     logger = build_logger(
         task.config.logger, run_dir, "refine", loaded.tags, loaded.logged_config(task.config), local_images=False
     )
+    use_trained_model(logger, task.checkpoint)
     result = publish(outputs, run_dir, "metrics.json", logger, picture_folder="pictures")
     for line in format_table(rows, "model", REFINEMENT_COLUMNS):
         log.info("%s", line)

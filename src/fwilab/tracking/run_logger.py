@@ -22,6 +22,11 @@ from fwilab.io import write_json
 log = logging.getLogger(__name__)
 
 
+def model_artifact_name(run_id: str) -> str:
+    """The W&B name of a training run's model artifact: one per run, its versions are that run's."""
+    return f"model-{run_id}"
+
+
 @dataclass
 class SnapshotLog:
     """What one activation snapshot shows: pictures, per-layer numbers and per-layer histograms."""
@@ -57,6 +62,9 @@ class RunLogger:
 
     def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
         pass
+
+    def use_model(self, path: Path, name: str) -> None:
+        """Record that this run used the model artifact ``name`` (the file ``path``), for lineage."""
 
     def finish(self, status: str) -> None:
         pass
@@ -145,6 +153,9 @@ class FanOutLogger(RunLogger):
 
     def log_checkpoint(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
         self._each("log_checkpoint", path, name, aliases, metadata)
+
+    def use_model(self, path: Path, name: str) -> None:
+        self._each("use_model", path, name)
 
     def finish(self, status: str) -> None:
         self._each("finish", status)

@@ -188,6 +188,9 @@ def read_saved_model(path: str | Path) -> SavedModel:
     )
 
 
+BEST_WEIGHTS = "best_weights.pt"  # beside best.pt: its weights without training state, the run's model artifact
+
+
 def export_weights(checkpoint: str | Path, path: str | Path) -> Path:
     """The weights, config, normalizer and step of an fwilab checkpoint, without optimizer and random states."""
     return Checkpoint.read(checkpoint).weights_only().save(path)

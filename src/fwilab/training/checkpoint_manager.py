@@ -12,7 +12,15 @@ import logging
 from pathlib import Path
 
 from fwilab.errors import CheckpointError
-from fwilab.training.checkpoint import RUN_KEYS, Checkpoint, CheckpointDirectory, RunIdentity, Stateful, export_weights
+from fwilab.training.checkpoint import (
+    BEST_WEIGHTS,
+    RUN_KEYS,
+    Checkpoint,
+    CheckpointDirectory,
+    RunIdentity,
+    Stateful,
+    export_weights,
+)
 from fwilab.training.distributed import DistributedContext
 from fwilab.training.fingerprint import check_fingerprint
 
@@ -71,7 +79,7 @@ class CheckpointManager:
     def export_best_weights(self) -> Path | None:
         """``best_weights.pt`` from ``best.pt`` (the weights and the run's facts only), or None without a best."""
         best = self.folder / "best.pt"
-        return export_weights(best, self.folder / "best_weights.pt") if best.is_file() else None
+        return export_weights(best, self.folder / BEST_WEIGHTS) if best.is_file() else None
 
     def resume(self, policy: str | None, context: DistributedContext) -> int:
         """Continue the checkpoint ``policy`` names (``auto`` or None: the newest intact one here; ``never``; a path)

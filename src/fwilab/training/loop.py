@@ -26,6 +26,7 @@ from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
 from fwilab.metric_registry import format_validation
 from fwilab.progress import Progress, format_duration
+from fwilab.tracking.run_logger import model_artifact_name
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.preemption import PreemptionWatch, hand_over
@@ -211,9 +212,11 @@ def _close(run: Run, status: str, **facts: Any) -> dict[str, Any]:
         run.logger.log_summary({f"best/{key}": value for key, value in record["best"].items()})
         weights = run.checkpoints.export_best_weights() if run.context.is_main else None
         if weights is not None:
-            name = f"model-{record['wandb_run_id']}"  # one artifact per run; its versions are that run's
             run.logger.log_checkpoint(
-                weights, name, ["best", "latest"], {"monitor": run.record.monitor, **record["best"]}
+                weights,
+                model_artifact_name(record["wandb_run_id"]),
+                ["best", "latest"],
+                {"monitor": run.record.monitor, **record["best"]},
             )
     elif status == "diverged":
         run.logger.log_summary({"status": status, "error": facts["error"]})

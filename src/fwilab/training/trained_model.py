@@ -11,6 +11,7 @@ published constants normalize.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,9 @@ from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.errors import ConfigError
 from fwilab.models.build import build_model
-from fwilab.training.checkpoint import SavedModel, load_model_weights, read_saved_model
+from fwilab.tracking.run_logger import RunLogger, model_artifact_name
+from fwilab.training.checkpoint import BEST_WEIGHTS, SavedModel, load_model_weights, read_saved_model
+from fwilab.training.record import RECORD_FILE
 from fwilab.training.validation import Predictions, predict_first
 
 log = logging.getLogger(__name__)
@@ -109,3 +112,19 @@ def load_trained(cfg: DictConfig) -> TrainedModel:
 def predictions_of(loaded: TrainedModel, count: int) -> Predictions:
     """The loaded model's maps for the first ``count`` samples of the loaded split."""
     return predict_first(loaded.model, loaded.dataset, loaded.normalizer, loaded.device, count)
+
+
+def use_trained_model(logger: RunLogger, checkpoint: str | Path) -> None:
+    """Tell ``logger`` (W&B's lineage) which training run's model artifact this run used, when ``checkpoint`` holds
+    it: ``best.pt`` or ``best_weights.pt`` in a training run's ``checkpoints/`` whose ``metrics.json`` names its W&B
+    run. Another checkpoint (a step's, an OpenFWI file) is no artifact of a run: nothing is recorded."""
+    path = Path(checkpoint)
+    weights, record = path.parent / BEST_WEIGHTS, path.parent.parent / RECORD_FILE
+    if path.name not in ("best.pt", BEST_WEIGHTS) or not weights.is_file() or not record.is_file():
+        return
+    try:
+        run_id = json.loads(record.read_text()).get("wandb_run_id")
+    except (OSError, ValueError, AttributeError):  # an unreadable record costs the lineage, never the result
+        return
+    if run_id:
+        logger.use_model(weights, model_artifact_name(run_id))

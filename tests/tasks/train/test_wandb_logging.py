@@ -1,18 +1,36 @@
-"""W&B runs, read back from the offline .wandb file with W&B's own reader; local PNGs; no-network fallback."""
+"""W&B runs, read back from the offline .wandb file with W&B's own reader; local PNGs; no-network fallback; the mode
+W&B's own settings give; lineage from a training run's model to the runs that use it."""
 
 import json
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+import wandb
 from omegaconf import open_dict
 
+from fwilab.config.tasks import EvaluateSettings, RefineTaskSettings, read_settings
 from fwilab.experiments.dashboard import build_report, load_specification, publish, sweep_facts
+from fwilab.tasks.evaluate import evaluate_checkpoint
+from fwilab.tasks.refine import run_refine
+from fwilab.tracking import build_logger
 from fwilab.tracking.run_logger import FanOutLogger, RunLogger, image_file_name
+from fwilab.tracking.wandb_run import wandb_mode
 from fwilab.training.loop import train
 from fwilab.training.train_settings import check_train
-from helpers import compose_train, tiny_train_config, wandb_records
+from helpers import WANDB_CLI, compose_train, task_config, tiny_train_config, wandb_records
+
+
+@pytest.fixture
+def fresh_wandb_session():
+    """W&B reads its environment once per process (``wandb.setup``): a test that points it at an unreachable server
+    starts a new session, so that WANDB_BASE_URL applies and no real server is contacted, and ends it after."""
+    wandb.teardown()
+    yield
+    wandb.teardown()
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +83,12 @@ def test_offline_run_identity_config_summary_and_artifact(offline_run):
         if r["type"] == "summary":
             summary.update({k: v for k, v in r["summary"]["update"].items()})
     assert summary["best/mae"] == pytest.approx(record["best"]["mae"]) and summary["status"] == "completed"
-    assert any(r["type"] == "artifact" and r["artifact"]["type"] == "model" for r in records)
+    [model] = [r["artifact"] for r in records if r["type"] == "artifact" and r["artifact"]["type"] == "model"]
+    [entry] = model["manifest"]["contents"]  # staged in the run's own W&B folder: the run directory syncs alone
+    [sync_dir] = run_dir.glob("wandb/offline-run-*")
+    assert Path(entry["local_path"]).parent == sync_dir / "artifacts" / model["name"]
     folder = run_dir / "checkpoints"
+    assert Path(entry["local_path"]).read_bytes() == (folder / "best_weights.pt").read_bytes()
     artifact = torch.load(folder / "best_weights.pt", weights_only=True)
     assert set(artifact) == {"model", "config", "normalizer", "step", "fingerprint"}  # no optimizer or random states
     assert (folder / "best_weights.pt").stat().st_size < 0.5 * (folder / "best.pt").stat().st_size
@@ -121,7 +143,7 @@ def test_logger_none_writes_no_wandb_files(tiny_dataset, tmp_path):
     assert not (tmp_path / "wandb").exists() and (tmp_path / "activations" / "step_000001").is_dir()
 
 
-def test_unreachable_wandb_does_not_stop_training(tiny_dataset, tmp_path, monkeypatch, caplog):
+def test_unreachable_wandb_does_not_stop_training(tiny_dataset, tmp_path, monkeypatch, caplog, fresh_wandb_session):
     monkeypatch.setenv("WANDB_MODE", "online")
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
@@ -158,7 +180,8 @@ def test_image_file_names():
 
 
 def test_wandb_run_follows_its_users_conventions(tiny_dataset, tmp_path, monkeypatch, caplog):
-    """Project and entity from the environment, job type, one model artifact per run, best summaries, the console."""
+    """Project and entity from the environment, job type, one model artifact per run, best summaries, the console;
+    the offline run's id and the command that uploads it in the log."""
     monkeypatch.setenv("WANDB_PROJECT", "seismic-team")
     monkeypatch.setenv("WANDB_ENTITY", "lab")
     cfg = tiny_train_config(
@@ -187,6 +210,9 @@ def test_wandb_run_follows_its_users_conventions(tiny_dataset, tmp_path, monkeyp
         assert summary[f"val/{metric}"] == {best.__name__: best(item[f"val/{metric}"] for item in history)}
     console_lines = "".join(r["output_raw"]["line"] for r in records if r["type"] == "output_raw")
     assert "step 8/8 epoch 1: loss" in console_lines and "val MAE" in console_lines
+    [sync_dir] = tmp_path.glob("wandb/offline-run-*")
+    assert (sync_dir / f"run-{record['wandb_run_id']}.wandb").is_file()
+    assert f"W&B run {record['wandb_run_id']} is offline; upload it with: wandb sync {sync_dir}" in caplog.messages
 
 
 def test_the_command_line_names_the_project_over_the_environment(monkeypatch):
@@ -211,3 +237,54 @@ def test_dashboard_takes_a_single_run_directory(offline_run, tmp_path):
     lines = {panel.title: [getattr(y, "name", y) for y in panel.y] for panel in panels}
     assert lines["effective_rank"] == ["activations/enc.0/effective_rank"] and lines["validation MAE"] == ["val/mae"]
     assert facts.velocity_keys == ["velocity/sample0", "velocity/sample1"]
+
+
+def test_the_mode_follows_wandb_online_and_offline_in_the_working_directory(
+    tmp_path, monkeypatch, caplog, fresh_wandb_session
+):
+    """W&B's order: WANDB_MODE, else what `wandb offline` / `wandb online` keep in ./wandb/settings, else offline,
+    written there as `wandb offline` writes it, so that `wandb online` undoes it and the next run goes online."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WANDB_DIR")  # as a user runs it: W&B's workspace is the working directory
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+
+    def wandb_command(command: str) -> None:
+        done = subprocess.run([str(WANDB_CLI), command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    assert compose_train().logger.mode is None
+    assert wandb_mode(None) == "offline" and (tmp_path / "wandb" / "settings").is_file()
+    wandb_command("online")
+    assert wandb_mode(None) == "online"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no server is contacted
+    build_logger(compose_train("logger.init_timeout_s=3").logger, tmp_path, "train", [], {}).finish("completed")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("fwilab")]
+    assert len(warnings) == 1 and warnings[0].startswith("W&B did not start") and "127.0.0.1:9" in warnings[0]
+    wandb_command("offline")
+    assert wandb_mode(None) == "offline"
+    monkeypatch.setenv("WANDB_MODE", "online")  # the environment over the settings files, as W&B reads them
+    assert wandb_mode(compose_train().logger.mode) == "online"
+    assert wandb_mode(compose_train("logger.mode=disabled").logger.mode) == "disabled"  # the command line over both
+
+
+def test_evaluate_and_refine_use_the_training_runs_model_artifact(offline_run, tmp_path):
+    """W&B's lineage: each records the training run's model as its input, with the same digest (so W&B finds the
+    training run's version), staged in its own run directory; a step's checkpoint is no artifact: nothing recorded."""
+    run_dir, record = offline_run
+    [trained] = [r["artifact"] for r in wandb_records(run_dir) if r["type"] == "artifact"]
+    best = run_dir / "checkpoints" / "best.pt"
+    evaluated = task_config("evaluate", best, logger="wandb", physics={"samples": 0})
+    evaluate_checkpoint(read_settings(evaluated, EvaluateSettings), tmp_path / "evaluate")
+    refine = task_config("refine", best, logger="wandb", samples=1, iterations=1, batch_size=1, pictures=1)
+    run_refine(read_settings(refine, RefineTaskSettings), tmp_path / "refine")
+    for task in ("evaluate", "refine"):
+        [used] = [r["artifact"] for r in wandb_records(tmp_path / task) if r["type"] == "artifact"]
+        assert (used["name"], used["type"], used.get("use_after_commit")) == (trained["name"], "model", True)
+        assert trained["name"] == f"model-{record['wandb_run_id']}" and used["digest"] == trained["digest"]
+        [entry] = used["manifest"]["contents"]
+        assert Path(entry["local_path"]).is_relative_to(tmp_path / task / "wandb")
+    [step] = sorted((run_dir / "checkpoints").glob("step_*.pt"))[-1:]
+    stepped = task_config("evaluate", step, logger="wandb", physics={"samples": 0})
+    evaluate_checkpoint(read_settings(stepped, EvaluateSettings), tmp_path / "step")
+    assert not [r for r in wandb_records(tmp_path / "step") if r["type"] == "artifact"]
