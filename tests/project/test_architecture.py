@@ -11,7 +11,7 @@ PACKAGE = ROOT / "src" / "fwilab"
 LAYER = {  # lower imports nothing higher
     "errors": 0,
     "io": 1, "device": 1, "plotting": 1, "run_lock": 1, "progress": 1, "metric_registry": 1, "data_contract": 1, "gaussian": 1,
-    "run_files": 1,
+    "run_files": 2,  # a training job's Hydra record and log file, written through io
     "config": 2,  # the settings as checked values and their allowed values: below every component that receives them
     "models": 3, "tracking": 3, "physics": 3,  # physics: the forward operator, the data misfit and FWI
     "data": 4,  # the generator propagates with physics' operator
