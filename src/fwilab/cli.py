@@ -144,7 +144,9 @@ def hydra_command(main: Callable[[], Any]) -> Callable[[], Any]:
     exit status 1 before Hydra composes the config."""
 
     @functools.wraps(main)
-    def wrapper() -> Any:
+    def wrapper(*passthrough: Any) -> Any:
+        if passthrough:  # a composed config handed straight to the task (hydra.main's passthrough): no command line
+            return main(*passthrough)
         try:
             check_plugin_extras(sys.argv[1:])
         except FwilabError as error:
