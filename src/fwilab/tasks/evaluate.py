@@ -16,8 +16,8 @@ from fwilab.diagnostics.render import render_gather_comparison
 from fwilab.metric_registry import EVALUATION_LINE, format_metrics
 from fwilab.physics.forward import propagation_device
 from fwilab.physics.misfit import check_velocity_range, misfit_summary, resimulated_misfit
-from fwilab.tracking import TaskOutputs, build_logger, publish
-from fwilab.training.trained_model import TrainedModel, load_trained, use_trained_model
+from fwilab.tracking import TaskOutputs, publish
+from fwilab.training.trained_model import TrainedModel, load_trained
 from fwilab.training.validation import evaluate, resimulated_predictions
 
 log = logging.getLogger(__name__)
@@ -92,14 +92,6 @@ def evaluate_checkpoint(settings: EvaluateSettings, run_dir: str | Path) -> dict
         scores, pictures = score_data_fit(loaded, physics.samples, physics.batch_size)
         result.update(scores)
     summary = {key: value for key, value in result.items() if isinstance(value, (int, float, str))}
-    logger = build_logger(
-        settings.config.logger,
-        run_dir,
-        "evaluate",
-        loaded.tags,
-        loaded.logged_config(settings.config),
-        local_images=False,
-    )
-    use_trained_model(logger, settings.checkpoint)
+    logger = loaded.task_logger(settings.config, run_dir, "evaluate")
     outputs = TaskOutputs(result, step=loaded.step, pictures=pictures, summary=summary)
     return publish(outputs, run_dir, "metrics.json", logger, picture_folder=DATA_FIT_PICTURES)

@@ -14,7 +14,7 @@ from fwilab.config.tasks import LandscapeSettings
 from fwilab.data.openfwi import first_samples
 from fwilab.data.transforms import Normalizer
 from fwilab.diagnostics.loss_landscape import filter_normalized_direction, loss_surface, plot_contour, plot_line
-from fwilab.tracking import TaskOutputs, build_logger, publish
+from fwilab.tracking import TaskOutputs, publish
 from fwilab.tracking.publish import picture_path
 from fwilab.training.trained_model import load_trained
 
@@ -57,14 +57,7 @@ def run_loss_landscape(settings: LandscapeSettings, run_dir: str | Path) -> dict
         "loss_2d": surface.tolist(),
     }
     summary = {"loss_landscape/min_1d": float(line.min()), "loss_landscape/max_2d": float(surface.max())}
-    logger = build_logger(
-        settings.config.logger,
-        run_dir,
-        "loss_landscape",
-        loaded.tags,
-        loaded.logged_config(settings.config),
-        local_images=False,
-    )
+    logger = loaded.task_logger(settings.config, run_dir, "loss_landscape")
     result = publish(TaskOutputs(result, pictures=images, summary=summary), run_dir, "landscape.json", logger)
     log.info(
         "loss landscape of %s on %d samples: %s",

@@ -39,10 +39,10 @@ from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
 from fwilab.progress import Progress
-from fwilab.tracking import TaskOutputs, build_logger, publish
+from fwilab.tracking import TaskOutputs, publish
 from fwilab.training.metrics import per_sample_scores
 from fwilab.training.preemption import PreemptionWatch
-from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of, use_trained_model
+from fwilab.training.trained_model import TrainedModel, load_trained, predictions_of
 from fwilab.training.validation import Predictions
 
 log = logging.getLogger(__name__)
@@ -218,10 +218,7 @@ def _write_outputs(
     ]
     summary = {f"table/{row['model']}/{key}": row[key] for row in rows for key in row if key != "model"}
     outputs = TaskOutputs(result, step=task.iterations, pictures=images, history=history, summary=summary)
-    logger = build_logger(
-        task.config.logger, run_dir, "refine", loaded.tags, loaded.logged_config(task.config), local_images=False
-    )
-    use_trained_model(logger, task.checkpoint)
+    logger = loaded.task_logger(task.config, run_dir, "refine")
     result = publish(outputs, run_dir, "metrics.json", logger, picture_folder="pictures")
     for line in format_table(rows, "model", REFINEMENT_COLUMNS):
         log.info("%s", line)

@@ -28,6 +28,7 @@ from fwilab.data.transforms import Normalizer
 from fwilab.device import resolve_device
 from fwilab.errors import ConfigError
 from fwilab.models.build import build_model
+from fwilab.tracking import build_logger
 from fwilab.tracking.run_logger import RunLogger, model_artifact_name
 from fwilab.training.checkpoint import BEST_WEIGHTS, SavedModel, load_model_weights, read_saved_model
 from fwilab.training.record import RECORD_FILE
@@ -57,6 +58,13 @@ class TrainedModel:
         """What a checkpoint task's W&B run records as its config: the task's own, and the loaded run's under
         ``trained``."""
         return {**OmegaConf.to_container(task, resolve=True), "trained": OmegaConf.to_container(self.config)}
+
+    def task_logger(self, task: DictConfig, run_dir: str | Path, job_type: str) -> RunLogger:
+        """The logger of a task on this model (``task``: its composed config): the W&B run of ``job_type`` with the
+        trained run's tags, the task's config beside the trained run's, and that run's model artifact as its input."""
+        logger = build_logger(task.logger, run_dir, job_type, self.tags, self.logged_config(task), local_images=False)
+        use_trained_model(logger, task.checkpoint)
+        return logger
 
 
 def model_tags(config: DictConfig) -> list[str]:
