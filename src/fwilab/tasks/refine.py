@@ -186,7 +186,13 @@ def _curve_picture(runs: dict[str, dict[str, Any]]) -> np.ndarray:
 
 
 def _write_outputs(
-    task: RefineTaskSettings, run_dir: Path, loaded: TrainedModel, maps: Predictions, runs: dict, rows: list[dict]
+    task: RefineTaskSettings,
+    run_dir: Path,
+    loaded: TrainedModel,
+    maps: Predictions,
+    runs: dict,
+    rows: list[dict],
+    facts: dict[str, Any],
 ) -> dict[str, Any]:
     """Velocity files, then the pictures, metrics.json and the W&B run; the table in the log."""
     _write_velocity(run_dir / "network.npy", maps.predicted)
@@ -204,7 +210,7 @@ def _write_outputs(
         name: {key: run[key].mean(dim=1).tolist() for key in ("misfit", "mae", "ssim")} for name, run in runs.items()
     }
     result = {
-        **_facts(task, loaded, len(maps.truth)),
+        **facts,
         "table": rows,
         "seconds_per_iteration_per_sample": {n: r["seconds_per_iteration_per_sample"] for n, r in runs.items()},
         "curves": curves,
@@ -257,7 +263,7 @@ def run_refine(task: RefineTaskSettings, run_dir: str | Path) -> dict[str, Any]:
             "refining %d samples of %s/%s: %d iterations from each start", count, family, task.split, task.iterations
         )
         try:
-            return _refine_and_write(task, Path(run_dir), loaded, maps, starts, watch)
+            return _refine_and_write(task, Path(run_dir), loaded, maps, starts, watch, facts)
         except KeyboardInterrupt:  # a second Ctrl-C
             _interrupted(Path(run_dir), facts, "SIGINT")
             raise
@@ -270,6 +276,7 @@ def _refine_and_write(
     maps: Predictions,
     starts: dict[str, torch.Tensor],
     watch: PreemptionWatch,
+    facts: dict[str, Any],
 ) -> dict[str, Any]:
     """Refine from each start, score the truth's floor and write the outputs; a signal stops it within an iteration."""
     norm = loaded.normalizer
@@ -289,7 +296,7 @@ def _refine_and_write(
                 name,
             )
             where = {"interrupted_in": STARTS[name], "iterations_done": run["iterations_done"]}
-            return _interrupted(run_dir, _facts(task, loaded, len(maps.truth)), str(watch.requested), **where)
+            return _interrupted(run_dir, facts, str(watch.requested), **where)
         runs[name] = {"start": start, **run}
         log.info(
             "%s: data misfit %.4f -> %.4f (mean), %.3f s per iteration per sample on %s",
@@ -301,4 +308,4 @@ def _refine_and_write(
         )
     truth_misfit = resimulated_misfit(maps.truth, maps.seismic, task.batch_size, device)[1]  # the operator's floor
     rows = _table(runs, truth_misfit, norm.ms_per_unit)
-    return _write_outputs(task, run_dir, loaded, maps, runs, rows)
+    return _write_outputs(task, run_dir, loaded, maps, runs, rows, facts)
