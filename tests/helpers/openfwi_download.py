@@ -40,14 +40,17 @@ def relative_names(family: str, split: str) -> list[tuple[str, str]]:
 
 
 def write_download(parent: Path, family: str, samples_per_file: int = 1) -> Path:
-    """The unpacked family folder under ``parent``; velocity sample k of file j is filled with a value naming it."""
+    """The unpacked family folder under ``parent``; velocity sample k of file j is filled with a value naming it, and
+    the first value of each seismic sample names its file."""
     root = parent / FAMILIES[family][0]
     for index, (seismic, velocity) in enumerate(relative_names(family, "train") + relative_names(family, "val")):
         (root / seismic).parent.mkdir(parents=True, exist_ok=True)
         (root / velocity).parent.mkdir(parents=True, exist_ok=True)
-        np.lib.format.open_memmap(
+        gathers = np.lib.format.open_memmap(
             root / seismic, mode="w+", dtype=np.float32, shape=(samples_per_file, 5, 1000, 70)
-        ).flush()
+        )
+        gathers[:, 0, 0, 0] = index + 1  # each file's records differ (the data check compares first samples)
+        gathers.flush()
         labels = 1500.0 + (index * samples_per_file + np.arange(samples_per_file, dtype=np.float32)) % 3000
         np.save(
             root / velocity,

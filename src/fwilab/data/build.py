@@ -100,22 +100,27 @@ def layout_from_config(layout: dict[str, Any]) -> OfficialLayout:
         raise ConfigError(f"data.layout={values} needs pattern, train, val (and groups for 'fault') only") from None
 
 
-def build_split(cfg: DataSettings, split: str, root: Path | None = None) -> OpenFWIDataset:
-    """One split, subset to ``data.<split>_samples`` (drawn with ``data.subset_seed``) when that is set."""
+def build_split(
+    cfg: DataSettings, split: str, root: Path | None = None, labelled_share: float | None = None
+) -> OpenFWIDataset:
+    """One split, subset to ``data.<split>_samples`` (drawn with ``data.subset_seed``) when that is set, whose
+    ``labelled_share`` of samples (drawn with the same seed; None: all, or none for a seismic-only split) have their
+    velocity read."""
     root = root if root is not None else prepare_root(cfg)
     count = getattr(cfg, f"{split}_samples")
     try:
-        return OpenFWIDataset(split_pairs(cfg, root, split), count=count, seed=cfg.subset_seed)
+        return OpenFWIDataset(split_pairs(cfg, root, split), count, cfg.subset_seed, labelled_share)
     except DataError as error:
         raise DataError(f"data.{split}: {error}") from None
 
 
-def build_data(cfg: DataSettings) -> DataBundle:
+def build_data(cfg: DataSettings, train_labelled_share: float | None = None) -> DataBundle:
     """Train and validation sets plus their normalizer, generating synthetic data when needed and checking
-    every sample they use before any training (``data.check``)."""
+    every sample they use before any training (``data.check``). ``train_labelled_share``: the share of training
+    samples whose velocity is read (``build_split``; 0: no training velocity file is opened)."""
     root = prepare_root(cfg)
     data = DataBundle(
-        train=build_split(cfg, "train", root),
+        train=build_split(cfg, "train", root, train_labelled_share),
         val=build_split(cfg, "val", root),
         normalizer=normalizer_for(cfg, root),
     )

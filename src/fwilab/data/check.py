@@ -2,9 +2,10 @@
 normalization range, files shared between train and validation.
 
 Every sample a run uses is read once, one at a time (memory stays flat), and reduced to four numbers
-(seismic min / max, velocity min / max; NaN and Inf survive a min or max). The numbers of each file
-pair are cached in ``fwilab.io.cache_dir()/checks/`` under the pair's paths, sizes and modification
-times, never beside the data, so a rerun reads no sample again. ``data.check`` decides what a
+(seismic min / max, velocity min / max; NaN and Inf survive a min or max); a sample whose label the run does
+not read (a seismic-only or partly labelled split) to its seismic two, its velocity file left unopened. The
+numbers of each file are cached in ``fwilab.io.cache_dir()/checks/`` under its path, size and modification
+time, never beside the data, so a rerun reads no sample again. ``data.check`` decides what a
 finding does: ``error`` (default) stops the run on NaN/Inf, train/val overlap and numbers that look like
 another unit in every file (a conversion missed for the whole set), and warns about ranges of some files;
 ``warn`` only warns, ``off`` skips the scan.
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 SEISMIC_LIMIT = 10.0  # seismic beyond this many times the normalization range's largest magnitude is flagged
 VELOCITY_SLACK = 0.01  # share of the velocity range tolerated beyond either end
 KM_PER_S_BELOW = 10.0  # a velocity file whose largest value is under this is in km/s
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: one scan per file (a seismic-only or partly labelled split reads no other labels)
 SHOWN_SAMPLES = 5
 
 
@@ -51,18 +52,16 @@ class Finding:
 
 @dataclass
 class Scan:
-    """Per-sample (seismic min, seismic max, velocity min, velocity max) of the rows read so far, and a hash
-    of the pair's first sample (a copy of a file under another name has the same)."""
+    """Per-sample (min, max) of the rows of one file read so far, and for a seismic file a hash of its first sample
+    (a copy of a file under another name has the same)."""
 
     rows: dict[int, list[float]]
     first_sample_sha256: str
 
 
-def _cache_file(pair: FilePair) -> Path:
-    key = [CACHE_VERSION]
-    for path in (pair.seismic, pair.velocity):
-        stat = path.stat()
-        key += [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+def _cache_file(path: Path) -> Path:
+    stat = path.stat()
+    key = [CACHE_VERSION, str(path.resolve()), stat.st_size, stat.st_mtime_ns]
     return cache_dir() / "checks" / f"{hashlib.sha256(json.dumps(key).encode()).hexdigest()}.json"
 
 
@@ -74,35 +73,26 @@ def _read_cached(path: Path) -> Scan | None:
         return None
 
 
-def _sample_numbers(pair: FilePair, arrays: tuple[np.ndarray, np.ndarray], row: int) -> tuple[list[float], str]:
-    """The four numbers of sample ``row``, and the hash of its bytes for the first sample (else '')."""
-    seismic = read_sample(pair.seismic, arrays[0], row)
-    velocity = read_sample(pair.velocity, arrays[1], row)
-    numbers = [float(seismic.min()), float(seismic.max()), float(velocity.min()), float(velocity.max())]
-    if row != 0:
-        return numbers, ""
-    digest = hashlib.sha256(seismic)
-    digest.update(velocity)
-    return numbers, digest.hexdigest()
-
-
-def _scan_pair(pair: FilePair, arrays: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[Scan, int]:
-    """The pair's Scan covering ``rows`` (from the cache where it has them), and the bytes read for it."""
-    cache_file = _cache_file(pair)
+def _scan_file(path: Path, array: np.ndarray, rows: np.ndarray, hashed: bool) -> tuple[Scan, int]:
+    """The file's Scan covering ``rows`` (from the cache where it has them; ``hashed``: and its first sample's hash),
+    and the bytes read for it."""
+    cache_file = _cache_file(path)
     scan = _read_cached(cache_file) or Scan({}, "")
     missing = [int(row) for row in rows if int(row) not in scan.rows]
-    if not scan.first_sample_sha256:
+    if hashed and not scan.first_sample_sha256:
         missing = sorted({0, *missing})
     if not missing:
         return scan, 0
     for row in missing:
-        scan.rows[row], digest = _sample_numbers(pair, arrays, row)
-        scan.first_sample_sha256 = digest or scan.first_sample_sha256
+        sample = read_sample(path, array, row)
+        scan.rows[row] = [float(sample.min()), float(sample.max())]
+        if hashed and row == 0:
+            scan.first_sample_sha256 = hashlib.sha256(sample).hexdigest()
     try:
         write_json(cache_file, {"rows": scan.rows, "first_sample_sha256": scan.first_sample_sha256})
     except OSError as error:
         log.warning("cannot cache the data check in %s (%s): the next run scans again", cache_file, error.strerror)
-    return scan, len(missing) * (arrays[0][0].nbytes + arrays[1][0].nbytes)
+    return scan, len(missing) * array[0].nbytes
 
 
 def _samples(rows: list[int], total: int) -> str:
@@ -130,35 +120,44 @@ def _seismic_scale(ratio: float) -> str:
 
 
 def _file_findings(
-    split: str, pair: FilePair, numbers: dict[int, list[float]], normalizer: Normalizer
+    split: str,
+    pair: FilePair,
+    seismic_numbers: dict[int, list[float]],
+    velocity_numbers: dict[int, list[float]],
+    normalizer: Normalizer,
 ) -> list[Finding]:
-    """What is wrong with the used samples of one pair, one Finding per file and kind of problem."""
-    values = np.array([numbers[row] for row in sorted(numbers)], dtype=np.float64).reshape(-1, 4)
-    rows = np.array(sorted(numbers), dtype=np.int64)
-    total, findings = len(rows), []
-    for path, columns in ((pair.seismic, values[:, :2]), (pair.velocity, values[:, 2:])):
-        bad = ~np.isfinite(columns).all(axis=1)
-        if bad.any():
+    """What is wrong with the used samples of one pair (per row: seismic min / max, and velocity min / max of the
+    labelled rows), one Finding per file and kind of problem."""
+    findings = []
+    tables = {}
+    for path, numbers in ((pair.seismic, seismic_numbers), (pair.velocity, velocity_numbers)):
+        rows = np.array(sorted(numbers), dtype=np.int64)
+        values = np.array([numbers[row] for row in rows], dtype=np.float64).reshape(-1, 2)
+        tables[path] = rows, values, np.isfinite(values).all(axis=1)
+        if not tables[path][2].all():
+            bad = rows[~tables[path][2]].tolist()
             findings.append(
-                Finding(f"data check ({split}): {path} {_samples(rows[bad].tolist(), total)}: NaN or Inf values", True)
+                Finding(f"data check ({split}): {path} {_samples(bad, len(rows))}: NaN or Inf values", True)
             )
-    finite = np.isfinite(values).all(axis=1)
+    rows, values, finite = tables[pair.velocity]
     span = normalizer.vel_max - normalizer.vel_min
     low_limit, high_limit = normalizer.vel_min - VELOCITY_SLACK * span, normalizer.vel_max + VELOCITY_SLACK * span
-    outside = finite & ((values[:, 2] < low_limit) | (values[:, 3] > high_limit))
+    outside = finite & ((values[:, 0] < low_limit) | (values[:, 1] > high_limit))
     if outside.any():
-        low, high = values[outside, 2].min(), values[outside, 3].max()
+        low, high = values[outside, 0].min(), values[outside, 1].max()
         findings.append(
             Finding(
-                f"data check ({split}): {pair.velocity} {_samples(rows[outside].tolist(), total)}: velocity "
+                f"data check ({split}): {pair.velocity} {_samples(rows[outside].tolist(), len(rows))}: velocity "
                 f"{low:g} .. {high:g}, outside {normalizer.vel_min:g} .. {normalizer.vel_max:g} m/s: "
                 f"{_velocity_cause(low, high)}",
                 False,
                 KM_PER_S if low >= 0 and high < KM_PER_S_BELOW else "",
             )
         )
+    rows, values, finite = tables[pair.seismic]
+    total = len(rows)
     bound = max(abs(normalizer.data_min), abs(normalizer.data_max))
-    peaks = np.abs(values[:, :2]).max(axis=1)
+    peaks = np.abs(values).max(axis=1)
     loud = finite & (peaks > SEISMIC_LIMIT * bound)
     if loud.any():
         peak = peaks[loud].max()
@@ -223,12 +222,19 @@ def check_data(splits: dict[str, OpenFWIDataset], normalizer: Normalizer, policy
     per_pair: list[list[Finding]] = []
     for split, dataset in splits.items():
         scanned[split] = []
-        for index, (pair, rows) in enumerate(zip(dataset.pairs, dataset.rows_by_file())):
-            scan, size = _scan_pair(pair, dataset.mapped(index), rows)
+        pieces = zip(dataset.pairs, dataset.rows_by_file(), dataset.labelled_rows_by_file())
+        for index, (pair, rows, labelled_rows) in enumerate(pieces):
+            seismic_array, velocity_array = dataset.mapped(index)
+            scan, size = _scan_file(pair.seismic, seismic_array, rows, hashed=True)
+            velocity_numbers = {}
+            if len(labelled_rows):
+                labels, labels_size = _scan_file(pair.velocity, velocity_array, labelled_rows, hashed=False)
+                velocity_numbers = {int(row): labels.rows[int(row)] for row in labelled_rows}
+                size += labels_size
             read, cached, samples = read + size, cached + (size == 0), samples + len(rows)
             scanned[split].append((pair, scan))
             used = {int(row): scan.rows[int(row)] for row in rows}
-            per_pair.append(_file_findings(split, pair, used, normalizer))
+            per_pair.append(_file_findings(split, pair, used, velocity_numbers, normalizer))
     findings = [finding for findings_of_pair in per_pair for finding in findings_of_pair]
     findings += _whole_set(per_pair) if per_pair else []
     findings += _overlap(scanned)

@@ -6,6 +6,12 @@ per line; relative paths resolve against the data root. The official download ne
 file: an ``OfficialLayout`` names a family's files (``data/dataN.npy`` + ``model/modelN.npy`` for
 the Vel and Style families, ``seis{G}_1_{i}.npy`` + ``vel{G}_1_{i}.npy`` for the Fault families) and
 which of them are train and which validation.
+
+A data set may be given as seismic only (no velocity files: field data, or a set whose labels are withheld):
+its pairs have no velocity path (a split file's line then names one seismic file; an official layout whose
+velocity files are all absent), and physics-driven training reads it. A data set may also be read with only some
+of its labels (``labelled_share``): the velocity of any other sample is never read, its file never opened when none of
+its samples is labelled, and its item's map is all NaN (``UNLABELLED``).
 """
 
 from __future__ import annotations
@@ -30,10 +36,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FilePair:
-    """One seismic file and the velocity file that labels it."""
+    """One seismic file and the velocity file that labels it (None: seismic only)."""
 
     seismic: Path
-    velocity: Path
+    velocity: Path | None
+
+
+UNLABELLED = float("nan")  # every cell of the map of a sample whose velocity is not read
 
 
 def _found_by_name(listed: Path, root: Path) -> Path | None:
@@ -59,14 +68,14 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
         if not line.strip():
             continue
         fields = line.strip().split("\t") if "\t" in line else line.split()
-        if len(fields) != 2:
-            raise DataError(f"{split_file}:{number}: expected 'seis_path<TAB>vel_path', got {line!r}")
+        if len(fields) not in (1, 2):
+            raise DataError(f"{split_file}:{number}: expected 'seis_path<TAB>vel_path' or 'seis_path', got {line!r}")
         paths = [Path(field) if Path(field).is_absolute() else base / field for field in fields]
         for k, path in enumerate(paths):
             if not path.exists() and root is not None and (found := _found_by_name(path, base)) is not None:
                 relocated.append(path)
                 paths[k] = found
-        pairs.append(FilePair(*paths))
+        pairs.append(FilePair(paths[0], paths[1] if len(paths) == 2 else None))
     if not pairs:
         raise DataError(f"split file {split_file} lists no files")
     if relocated:
@@ -81,9 +90,11 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
 
 
 def write_split_file(split_file: str | Path, pairs: Sequence[FilePair], root: str | Path) -> None:
-    """Write pairs as an OpenFWI split file, with paths relative to ``root``."""
+    """Write pairs as an OpenFWI split file, with paths relative to ``root`` (one path for a seismic-only pair)."""
     root = Path(root)
-    lines = [f"{p.seismic.relative_to(root)}\t{p.velocity.relative_to(root)}" for p in pairs]
+    lines = [
+        "\t".join(str(path.relative_to(root)) for path in (p.seismic, p.velocity) if path is not None) for p in pairs
+    ]
     Path(split_file).write_text("\n".join(lines) + "\n")
 
 
@@ -188,12 +199,19 @@ def describe_folder(root: Path) -> str:
 
 
 def official_pairs(root: str | Path, layout: OfficialLayout, split: str) -> list[FilePair]:
-    """The pairs of ``split`` in an unpacked OpenFWI download at ``root``; every file must be there."""
+    """The pairs of ``split`` in an unpacked OpenFWI download at ``root``; every file must be there, or every seismic
+    file and no velocity file (a seismic-only set: pairs without a velocity path)."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data root {root} does not exist (set data.root to the unpacked OpenFWI family folder)")
+    places_of = layout.candidates(root, split)
+    if not any(pair.velocity.exists() for places in places_of for pair in places):
+        seismic_only = [next((pair for pair in places if pair.seismic.is_file()), None) for places in places_of]
+        if all(seismic_only):
+            log.info("%s holds no velocity files for %s: a seismic-only split", root, split)
+            return [FilePair(pair.seismic, None) for pair in seismic_only]
     pairs, missing = [], []
-    for places in layout.candidates(root, split):
+    for places in places_of:
         found = next((pair for pair in places if pair.seismic.is_file() and pair.velocity.is_file()), None)
         if found is None:
             missing.append(places[0])
@@ -247,15 +265,13 @@ def read_velocity_file(path: str | Path) -> np.ndarray:
     return np.array(_open_array(Path(path), VELOCITY_SHAPE))
 
 
-def open_pair(pair: FilePair) -> tuple[np.ndarray, np.ndarray]:
-    """Memory-map one pair after checking shapes, dtypes and matching sample counts."""
-    seismic = _open_array(pair.seismic, SEISMIC_SHAPE)
+def open_labels(pair: FilePair, n_samples: int) -> np.ndarray:
+    """Memory-map the velocity file of a pair whose seismic file holds ``n_samples``, after checking its shape, dtype
+    and sample count."""
     velocity = _open_array(pair.velocity, VELOCITY_SHAPE)
-    if len(seismic) != len(velocity):
-        raise DataError(
-            f"{pair.seismic} holds {len(seismic)} samples but its labels {pair.velocity} hold {len(velocity)}"
-        )
-    return seismic, velocity
+    if n_samples != len(velocity):
+        raise DataError(f"{pair.seismic} holds {n_samples} samples but its labels {pair.velocity} hold {len(velocity)}")
+    return velocity
 
 
 def subset_indices(total: int, count: int | None, seed: int) -> np.ndarray:
@@ -271,16 +287,44 @@ class OpenFWIDataset(Dataset):
     """Samples from OpenFWI files, mapped for their headers and read sample by sample: resident
     memory does not grow with the data set.
 
-    Items are raw float32 ``(seismic, velocity)`` arrays; transforms run batched on the device.
+    Items are raw float32 ``(seismic, velocity)`` arrays; transforms run batched on the device. ``labelled_share``:
+    the share of the items whose velocity is read, ``subset_indices(len, round(share * len), seed)`` (so share 0.1 of
+    the whole split labels the samples that ``count = 0.1 * total`` with the same seed selects); None: all of them
+    when every pair has a velocity file, none when no pair has (a seismic-only split). The velocity of any other
+    item is never read (its map is all NaN, ``UNLABELLED``) and a velocity file none of whose samples is labelled is
+    never opened.
     """
 
-    def __init__(self, pairs: Sequence[FilePair], count: int | None = None, seed: int = 0):
+    def __init__(
+        self,
+        pairs: Sequence[FilePair],
+        count: int | None = None,
+        seed: int = 0,
+        labelled_share: float | None = None,
+    ):
         if not pairs:
             raise DataError("a data split needs at least one file pair")
         self.pairs = list(pairs)
-        self._arrays = [open_pair(pair) for pair in self.pairs]
-        self._offsets = np.cumsum([0] + [len(seismic) for seismic, _ in self._arrays])
+        seismic = [_open_array(pair.seismic, SEISMIC_SHAPE) for pair in self.pairs]
+        self._offsets = np.cumsum([0] + [len(array) for array in seismic])
         self.indices = subset_indices(int(self._offsets[-1]), count, seed)
+        unlabelled_pairs = [pair.seismic for pair in self.pairs if pair.velocity is None]
+        if unlabelled_pairs and len(unlabelled_pairs) < len(self.pairs):
+            raise DataError(f"{unlabelled_pairs[0]} has no velocity file but other files of its split have")
+        if labelled_share is None:
+            labelled_share = 0.0 if unlabelled_pairs else 1.0
+        labelled_count = round(labelled_share * len(self.indices))
+        self.labelled = subset_indices(len(self.indices), labelled_count, seed) if labelled_count else np.arange(0)
+        self._is_labelled = np.zeros(len(self.indices), dtype=bool)
+        self._is_labelled[self.labelled] = True
+        files_labelled = set(np.searchsorted(self._offsets, self.indices[self.labelled], side="right") - 1)
+        for k in sorted(files_labelled):
+            if self.pairs[k].velocity is None:
+                raise DataError(f"{self.pairs[k].seismic} has no velocity file, but its labels are asked for")
+        self._arrays = [
+            (array, open_labels(pair, len(array)) if k in files_labelled else None)
+            for k, (pair, array) in enumerate(zip(self.pairs, seismic))
+        ]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -290,9 +334,15 @@ class OpenFWIDataset(Dataset):
         files = np.searchsorted(self._offsets, self.indices, side="right") - 1
         return [self.indices[files == k] - self._offsets[k] for k in range(len(self.pairs))]
 
-    def mapped(self, file_index: int) -> tuple[np.ndarray, np.ndarray]:
-        """The memory-mapped (seismic, velocity) arrays of file ``file_index``."""
+    def mapped(self, file_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The memory-mapped (seismic, velocity) arrays of file ``file_index`` (velocity None: none of its labels read)."""
         return self._arrays[file_index]
+
+    def labelled_rows_by_file(self) -> list[np.ndarray]:
+        """For each file of ``pairs``, the sorted sample numbers within it whose velocity the data set reads."""
+        indices = self.indices[self.labelled]
+        files = np.searchsorted(self._offsets, indices, side="right") - 1
+        return [indices[files == k] - self._offsets[k] for k in range(len(self.pairs))]
 
     def locate(self, index: int) -> tuple[int, int]:
         """(file number in ``pairs``, sample number within that file) of dataset item ``index``."""
@@ -304,11 +354,14 @@ class OpenFWIDataset(Dataset):
         file_index, row = self.locate(index)
         pair = self.pairs[file_index]
         seismic_file, velocity_file = self._arrays[file_index]
-        seismic, velocity = read_sample(pair.seismic, seismic_file, row), read_sample(pair.velocity, velocity_file, row)
-        for array, path in ((seismic, pair.seismic), (velocity, pair.velocity)):
+        read = [(read_sample(pair.seismic, seismic_file, row), pair.seismic)]
+        if self._is_labelled[index]:
+            read.append((read_sample(pair.velocity, velocity_file, row), pair.velocity))
+        for array, path in read:
             if not np.isfinite(array).all():
                 raise DataError(f"{path} sample {row} holds NaN or Inf values")
-        return torch.from_numpy(seismic), torch.from_numpy(velocity)
+        velocity = read[1][0] if len(read) == 2 else np.full(VELOCITY_SHAPE, UNLABELLED, dtype=np.float32)
+        return torch.from_numpy(read[0][0]), torch.from_numpy(velocity)
 
 
 def first_samples(dataset: Dataset, count: int) -> tuple[torch.Tensor, torch.Tensor]:

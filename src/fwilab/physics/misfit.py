@@ -9,6 +9,7 @@ operator's floor (0 up to float32 rounding); data simulated by another code has 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -58,6 +59,13 @@ def lowpass(gathers: torch.Tensor, cutoff_hz: float | None, dt_s: float = DT_S) 
     gain = torch.cos(ramp * math.pi / 2).square()
     filtered = torch.fft.irfft(spectrum * gain[:, None], n=2 * n_time, dim=TIME_AXIS)
     return filtered.narrow(TIME_AXIS, 0, n_time)
+
+
+def continuation_band(frequencies_hz: Sequence[float | None], done: int, total: int) -> float | None:
+    """Frequency continuation: the cut-off (Hz; None: full band) after ``done`` of ``total`` updates of a descent
+    whose budget is split evenly over the bands, lowest first."""
+    stages = len(frequencies_hz)
+    return frequencies_hz[min(stages - 1, done * stages // max(1, total))]
 
 
 def misfit_summary(prefix: str, misfit: torch.Tensor) -> dict[str, float]:

@@ -41,7 +41,7 @@ from fwilab.config.groups import RefineSettings
 from fwilab.data_contract import VELOCITY_SHAPE
 from fwilab.gaussian import gaussian_line
 from fwilab.physics.forward import simulate_shot_gathers
-from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, lowpass, relative_misfit
+from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, continuation_band, lowpass, relative_misfit
 
 IterationCallback = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, velocity, misfit per sample)
 
@@ -84,8 +84,7 @@ def depth_ramp(
 
 def stage_of(iteration: int, settings: RefineSettings) -> float | None:
     """The cut-off (Hz; None: full band) of ``iteration`` (0-based): the budget is split evenly over the stages."""
-    stages = len(settings.frequencies_hz)
-    return settings.frequencies_hz[min(stages - 1, iteration * stages // settings.iterations)]
+    return continuation_band(settings.frequencies_hz, iteration, settings.iterations)
 
 
 def refine(

@@ -177,7 +177,7 @@ def test_a_directory_given_for_a_data_or_split_file_is_named_as_one(tmp_path):
 
 def test_malformed_split_line_names_file_and_line(tmp_path):
     split = tmp_path / "train.txt"
-    split.write_text("data1.npy\tmodel1.npy\nonly_one_path.npy\n")
+    split.write_text("data1.npy\tmodel1.npy\ndata2.npy\tmodel2.npy\tthird.npy\n")
     with pytest.raises(DataError, match=r"train\.txt:2"):
         read_split_file(split, tmp_path)
 
