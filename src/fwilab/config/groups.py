@@ -224,6 +224,31 @@ def read_loss(key: str, loss: DictConfig) -> DictConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveSettings:
+    """What every objective of ``conf/objective/`` has: its name, which says which settings follow."""
+
+    name: str = kind(TEXT, "an objective's name")
+
+
+@dataclass(frozen=True)
+class SupervisedSettings(ObjectiveSettings):
+    """OpenFWI's ``train.py``: the velocity loss (the ``loss`` group) only."""
+
+
+OBJECTIVES: dict[str, type[ObjectiveSettings]] = {
+    "supervised": SupervisedSettings,
+}  # objective.name -> its settings; fwilab.training.objectives builds each
+
+
+def read_objective(key: str, node: DictConfig) -> ObjectiveSettings:
+    """The objective group: its ``name`` says which settings follow (``OBJECTIVES``)."""
+    name = read_group(key, node, ObjectiveSettings, closed=False).name
+    if name not in OBJECTIVES:
+        raise ConfigError(f"{key}.name={name!r} is not one of {', '.join(OBJECTIVES)}")
+    return read_group(key, node, OBJECTIVES[name])
+
+
+@dataclass(frozen=True)
 class PhysicsSettings:
     samples: int = whole(minimum=0, hint="(0: no re-simulation)")
     batch_size: int = whole()
