@@ -235,8 +235,22 @@ class SupervisedSettings(ObjectiveSettings):
     """OpenFWI's ``train.py``: the velocity loss (the ``loss`` group) only."""
 
 
+@dataclass(frozen=True)
+class VelocityGANSettings(ObjectiveSettings):
+    """OpenFWI's ``gan_train.py``: a WGAN-GP critic beside the model (the generator)."""
+
+    n_critic: int = whole(hint="(critic steps per generator step)")
+    critic_lr: float = number("positive")
+    critic_betas: tuple[float, float] = setting(_betas)
+    critic_weight_decay: float = number("non-negative")
+    lambda_gp: float = number("non-negative")
+    lambda_adv: float = number("non-negative")
+    critic_init_from: str | None = kind(OPTIONAL_TEXT, "a checkpoint path or null")
+
+
 OBJECTIVES: dict[str, type[ObjectiveSettings]] = {
     "supervised": SupervisedSettings,
+    "velocitygan": VelocityGANSettings,
 }  # objective.name -> its settings; fwilab.training.objectives builds each
 
 
