@@ -94,3 +94,69 @@ def write_openfwi_checkpoint(path, legacy: bool = False) -> dict[str, torch.Tens
         path,
     )
     return model
+
+
+class OpenFWIConvBlock(torch.nn.Module):
+    """OpenFWI network.py's ConvBlock with its defaults (3x3, stride 1, padding 1, BatchNorm, LeakyReLU 0.2)."""
+
+    def __init__(self, in_fea, out_fea, kernel_size=3, stride=1, padding=1):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Conv2d(in_fea, out_fea, kernel_size=kernel_size, stride=stride, padding=padding),
+            torch.nn.BatchNorm2d(out_fea),
+            torch.nn.LeakyReLU(0.2, inplace=True),
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class OpenFWIDiscriminator(torch.nn.Module):
+    """OpenFWI network.py's Discriminator, written from its layer list (dim1..dim4 = 32, 64, 128, 256)."""
+
+    def __init__(self, dim1=32, dim2=64, dim3=128, dim4=256):
+        super().__init__()
+        self.convblock1_1 = OpenFWIConvBlock(1, dim1, stride=2)
+        self.convblock1_2 = OpenFWIConvBlock(dim1, dim1)
+        self.convblock2_1 = OpenFWIConvBlock(dim1, dim2, stride=2)
+        self.convblock2_2 = OpenFWIConvBlock(dim2, dim2)
+        self.convblock3_1 = OpenFWIConvBlock(dim2, dim3, stride=2)
+        self.convblock3_2 = OpenFWIConvBlock(dim3, dim3)
+        self.convblock4_1 = OpenFWIConvBlock(dim3, dim4, stride=2)
+        self.convblock4_2 = OpenFWIConvBlock(dim4, dim4)
+        self.convblock5 = OpenFWIConvBlock(dim4, 1, kernel_size=5, padding=0)
+
+    def forward(self, x):
+        for name in ("1_1", "1_2", "2_1", "2_2", "3_1", "3_2", "4_1", "4_2"):
+            x = getattr(self, f"convblock{name}")(x)
+        x = self.convblock5(x)
+        return x.view(x.shape[0], -1)
+
+
+def write_openfwi_gan_checkpoint(path) -> tuple[dict[str, torch.Tensor], OpenFWIDiscriminator]:
+    """A checkpoint at ``path`` pickled as OpenFWI's gan_train.py saves one (generator ``model``, critic ``model_d``,
+    both optimizers and schedules); returns the generator's weights and the critic (seeded, BatchNorm statistics
+    moved off their defaults)."""
+    generator = openfwi_state_dict(legacy=False)
+    torch.manual_seed(1)
+    critic = OpenFWIDiscriminator()
+    critic.train()
+    with torch.no_grad():
+        critic(torch.randn(4, 1, 70, 70))  # running statistics unlike a fresh critic's
+    args = argparse.Namespace(
+        model="InversionNet", model_d="Discriminator", dataset="curvefault-a", n_critic=5, lambda_gp=10.0, resume=None
+    )
+    torch.save(
+        {
+            "model": generator,
+            "model_d": critic.state_dict(),
+            "optimizer_g": {"state": {}, "param_groups": []},
+            "optimizer_d": {"state": {}, "param_groups": []},
+            "lr_schedulers": [{"last_epoch": 5}, {"last_epoch": 5}],
+            "epoch": 3,
+            "step": 120,
+            "args": args,
+        },
+        path,
+    )
+    return generator, critic

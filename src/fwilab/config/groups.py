@@ -224,6 +224,45 @@ def read_loss(key: str, loss: DictConfig) -> DictConfig:
 
 
 @dataclass(frozen=True)
+class ObjectiveSettings:
+    """What every objective of ``conf/objective/`` has: its name, which says which settings follow."""
+
+    name: str = kind(TEXT, "an objective's name")
+
+
+@dataclass(frozen=True)
+class SupervisedSettings(ObjectiveSettings):
+    """OpenFWI's ``train.py``: the velocity loss (the ``loss`` group) only."""
+
+
+@dataclass(frozen=True)
+class VelocityGANSettings(ObjectiveSettings):
+    """OpenFWI's ``gan_train.py``: a WGAN-GP critic beside the model (the generator)."""
+
+    n_critic: int = whole(hint="(critic steps per generator step)")
+    critic_lr: float = number("positive")
+    critic_betas: tuple[float, float] = setting(_betas)
+    critic_weight_decay: float = number("non-negative")
+    lambda_gp: float = number("non-negative")
+    lambda_adv: float = number("non-negative")
+    critic_init_from: str | None = kind(OPTIONAL_TEXT, "a checkpoint path or null")
+
+
+OBJECTIVES: dict[str, type[ObjectiveSettings]] = {
+    "supervised": SupervisedSettings,
+    "velocitygan": VelocityGANSettings,
+}  # objective.name -> its settings; fwilab.training.objectives builds each
+
+
+def read_objective(key: str, node: DictConfig) -> ObjectiveSettings:
+    """The objective group: its ``name`` says which settings follow (``OBJECTIVES``)."""
+    name = read_group(key, node, ObjectiveSettings, closed=False).name
+    if name not in OBJECTIVES:
+        raise ConfigError(f"{key}.name={name!r} is not one of {', '.join(OBJECTIVES)}")
+    return read_group(key, node, OBJECTIVES[name])
+
+
+@dataclass(frozen=True)
 class PhysicsSettings:
     samples: int = whole(minimum=0, hint="(0: no re-simulation)")
     batch_size: int = whole()

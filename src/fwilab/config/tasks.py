@@ -31,6 +31,7 @@ from fwilab.config.groups import (
     DiagnosticsSettings,
     LoggerSettings,
     ModelSettings,
+    ObjectiveSettings,
     OptimizerSettings,
     PhysicsSettings,
     RefineSettings,
@@ -40,6 +41,7 @@ from fwilab.config.groups import (
     read_diagnostics,
     read_logger,
     read_loss,
+    read_objective,
     target_group,
 )
 from fwilab.errors import ConfigError, require_whole
@@ -80,6 +82,7 @@ class TrainSettings(TaskSettings):
     optimizer: DictConfig = target_group(OptimizerSettings)
     scheduler: DictConfig = target_group(SchedulerSettings)
     loss: DictConfig = nested(read_loss)
+    objective: ObjectiveSettings = nested(read_objective)
     trainer: TrainerSettings = group(TrainerSettings)
     logger: LoggerSettings = nested(read_logger)
     diagnostics: DiagnosticsSettings = nested(read_diagnostics)

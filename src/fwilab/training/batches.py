@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,7 +27,30 @@ from fwilab.training.sampler import ResumableShuffleSampler
 
 log = logging.getLogger(__name__)
 
-Batch = tuple[int, torch.Tensor, torch.Tensor]
+
+@dataclass(frozen=True)
+class TrainBatch:
+    """One step's raw samples (log/min-max transforms not applied): what the loop hands an objective's step.
+
+    ``indices`` are the samples' positions in the training split (so an objective can tell which samples it may
+    treat as labelled); ``velocity`` is None where the data set holds no velocity.
+    """
+
+    seismic: torch.Tensor
+    velocity: torch.Tensor | None
+    indices: torch.Tensor
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for t in (self.seismic, self.velocity, self.indices) if t is not None]
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> TrainBatch:
+        def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor.to(device, non_blocking=non_blocking)
+
+        return TrainBatch(move(self.seismic), move(self.velocity), move(self.indices))
+
+
+Batch = tuple[int, TrainBatch]  # (epoch, its samples)
 STORAGE_TORCH_DTYPES = {name: getattr(torch, name) for name in STORAGE_DTYPES}  # the names are torch's
 
 
@@ -58,11 +82,15 @@ class LoaderBatches:
         )
 
     def after(self, step: int) -> Iterator[Batch]:
-        """(epoch, seismic, velocity) on the device for steps step + 1, step + 2, ..."""
-        host = (
-            (epoch, seismic, velocity) for epoch in self.sampler.epochs_after(step) for seismic, velocity in self.loader
-        )
-        return prefetch_to_device(host, self.device)
+        """(epoch, batch) on the device for steps step + 1, step + 2, ..."""
+        return prefetch_to_device(self._host_batches(step), self.device)
+
+    def _host_batches(self, step: int) -> Iterator[Batch]:
+        size = self.sampler.batch_size
+        for epoch in self.sampler.epochs_after(step):
+            order = torch.tensor(list(self.sampler), dtype=torch.long)  # what the loader reads: a pure function
+            for start, (seismic, velocity) in zip(range(0, len(order), size), self.loader):
+                yield epoch, TrainBatch(seismic, velocity, order[start : start + size])
 
 
 def prefetch_to_device(batches: Iterator[Batch], device: torch.device) -> Iterator[Batch]:
@@ -79,11 +107,11 @@ def prefetch_to_device(batches: Iterator[Batch], device: torch.device) -> Iterat
     copy_stream = cuda.Stream() if cuda is not None else None
 
     def start_copy(batch: Batch) -> tuple[Batch, Any]:
-        epoch, seismic, velocity = batch
+        epoch, samples = batch
         if cuda is None:
-            return (epoch, seismic.to(device), velocity.to(device)), None
+            return (epoch, samples.to(device)), None
         with cuda.stream(copy_stream):
-            moved = (epoch, seismic.to(device, non_blocking=True), velocity.to(device, non_blocking=True))
+            moved = (epoch, samples.to(device, non_blocking=True))
             copied = cuda.Event()
             copied.record(copy_stream)
         return moved, copied
@@ -92,7 +120,7 @@ def prefetch_to_device(batches: Iterator[Batch], device: torch.device) -> Iterat
         if cuda is not None:
             compute_stream = cuda.current_stream()
             compute_stream.wait_event(copied)
-            for tensor in moved[1:]:
+            for tensor in moved[1].tensors():
                 tensor.record_stream(compute_stream)
         return moved
 
@@ -141,7 +169,7 @@ class ResidentBatches:
             order = torch.tensor(list(self.sampler), dtype=torch.long, device=self.device)
             for start in range(0, len(order), size):
                 index = order[start : start + size]
-                yield epoch, self.seismic[index].float(), self.velocity[index]
+                yield epoch, TrainBatch(self.seismic[index].float(), self.velocity[index], index)
 
 
 def split_fits_on_device(dataset: OpenFWIDataset, device: torch.device, storage_dtype: str, share: float = 0.5) -> bool:

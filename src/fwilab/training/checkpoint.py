@@ -26,8 +26,10 @@ from fwilab.io import atomic_write, check_readable, not_a_file
 from fwilab.models import InversionNet
 from fwilab.training.openfwi_checkpoint import (
     PICKLED_TYPES,
+    export_openfwi_gan_state,
     export_openfwi_state,
     import_openfwi,
+    import_openfwi_critic,
     is_openfwi_checkpoint,
 )
 
@@ -188,6 +190,27 @@ def read_saved_model(path: str | Path) -> SavedModel:
     )
 
 
+def read_saved_critic(path: str | Path) -> dict[str, torch.Tensor]:
+    """A VelocityGAN critic's weights: an fwilab ``objective=velocitygan`` checkpoint's ``critic`` part, or the
+    ``model_d`` of an OpenFWI ``gan_train.py`` checkpoint; a checkpoint of another objective is refused by name."""
+    path = Path(path)
+    state = _torch_load(path, PICKLED_TYPES)
+    if _is_fwilab_checkpoint(state):
+        saved = Checkpoint.from_dict(state)
+        if "critic" not in saved.parts:
+            objective = (saved.config.get("objective") or {}).get("name", "supervised")
+            raise CheckpointError(
+                f"{path} is an fwilab objective={objective} checkpoint (no critic); a VelocityGAN critic starts from "
+                "an objective=velocitygan one or an OpenFWI gan_train.py one"
+            )
+        return saved.parts["critic"]
+    if is_openfwi_checkpoint(state):
+        return import_openfwi_critic(state, path)
+    raise CheckpointError(
+        f"{path} is neither an fwilab checkpoint ('model' and 'config') nor an OpenFWI one ('model' and 'args')"
+    )
+
+
 BEST_WEIGHTS = "best_weights.pt"  # beside best.pt: its weights without training state, the run's model artifact
 
 
@@ -196,13 +219,19 @@ def export_weights(checkpoint: str | Path, path: str | Path) -> Path:
     return Checkpoint.read(checkpoint).weights_only().save(path)
 
 
-def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path) -> Path:
-    """Write ``model``'s weights as OpenFWI's ``train.py`` does, so its ``test.py --resume`` reads them.
+def export_openfwi(model: nn.Module, step: int, epoch: int, path: str | Path, gan: Checkpoint | None = None) -> Path:
+    """Write ``model``'s weights as OpenFWI's ``train.py`` does, so its ``test.py --resume`` reads them; with ``gan``
+    (an fwilab VelocityGAN checkpoint) as its ``gan_train.py`` does, critic and optimizers included, so that
+    ``gan_train.py --resume`` continues it.
 
     Only OpenFWI's own InversionNet (base_channels=32) fits its network.py.
     """
     reference = InversionNet().state_dict()
-    return save_checkpoint(path, export_openfwi_state(model.state_dict(), reference, type(model).__name__, step, epoch))
+    state = export_openfwi_state(model.state_dict(), reference, type(model).__name__, step, epoch)
+    if gan is not None:
+        optimizers = (gan.parts["optimizer"], gan.parts["critic_optimizer"])
+        state = export_openfwi_gan_state(state, gan.parts["critic"], optimizers, step)
+    return save_checkpoint(path, state)
 
 
 def load_model_weights(model: nn.Module, weights: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """What a run depends on, recorded in its checkpoints so that a resume into a different experiment is refused.
 
-The fingerprint covers the seed, the model (but where its first weights came from), the optimizer and its
-settings, the learning-rate schedule, the loss, gradient clipping, the data (root, files, subsets, normalization),
+The fingerprint covers the seed, the model (but where its first weights came from, its critic's too), the optimizer and its
+settings, the learning-rate schedule, the loss, the training objective and its settings, gradient clipping, the data (root, files, subsets, normalization),
 the global batch size and the step budget. Everything else may change on resume: the device and the fast-path
 switches, workers, the validation, logging and checkpoint cadence, retention, the logger and the diagnostics.
 """
@@ -19,7 +19,8 @@ from fwilab.data.build import DataBundle
 from fwilab.data.openfwi import OpenFWIDataset
 from fwilab.errors import CheckpointError
 
-SETTINGS_GROUPS = ("model", "optimizer", "scheduler", "loss")  # config groups a resume must keep, every key of each
+SETTINGS_GROUPS = ("model", "optimizer", "scheduler", "loss", "objective")  # a resume keeps every key of each
+BEFORE_OBJECTIVES = {"objective": {"name": "supervised"}}  # what a config saved before the objective group trained
 
 
 def split_digest(dataset: OpenFWIDataset) -> str:
@@ -39,8 +40,10 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def settings_fingerprint(config: dict[str, Any]) -> dict[str, Any]:
     """The fingerprint's part read from a resolved config (a run's now, or the one a checkpoint carries)."""
-    groups = {group: dict(config[group]) for group in SETTINGS_GROUPS}
-    groups["model"].pop("init_from", None)  # where the first weights came from: a resume continues its own
+    groups = {group: dict(config.get(group, BEFORE_OBJECTIVES.get(group))) for group in SETTINGS_GROUPS}
+    for entries in groups.values():  # where first weights came from (model, critic): a resume continues its own
+        for key in [key for key in entries if key.endswith("init_from")]:
+            entries.pop(key)
     return {
         "seed": config["seed"],
         **{key: value for group, entries in groups.items() for key, value in _flatten(group, entries).items()},

@@ -19,17 +19,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fwilab.config.tasks import TrainSettings, check_snapshots_in_parallel
 from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
 from fwilab.metric_registry import format_validation
 from fwilab.progress import Progress, format_duration
 from fwilab.tracking.run_logger import model_artifact_name
+from fwilab.training.batches import TrainBatch
 from fwilab.training.distributed import DistributedContext, init_distributed
 from fwilab.training.guard import TrainingDiverged
 from fwilab.training.preemption import PreemptionWatch, hand_over
+from fwilab.training.record import MAIN_LOSS
 from fwilab.training.setup import Run, build_run
 from fwilab.training.validation import evaluate
 
@@ -75,8 +75,8 @@ def _train(
         with PreemptionWatch() as preemption, progress:
             while state.step < plan.total_steps:
                 state.step += 1
-                epoch, seismic, velocity = next(batches)
-                lr = train_step(run, seismic, velocity)
+                epoch, batch = next(batches)
+                lr = train_step(run, batch)
                 due = _due(run, preemption)
                 if due.log:
                     _log_interval(run, progress, epoch, lr)
@@ -97,22 +97,12 @@ def _train(
     return _close(run, "completed", peak_host_rss_gb=peak_rss_gb())
 
 
-def train_step(run: Run, seismic: torch.Tensor, velocity: torch.Tensor) -> float:
-    """One optimizer step on a raw batch; the divergence guard decides whether the update applies. Returns its lr."""
-    state, objective, lr = run.state, run.objective, run.state.lr
-    memory_format = torch.channels_last if objective.fast.channels_last else torch.contiguous_format
-    inputs = objective.normalizer.seismic(seismic).contiguous(memory_format=memory_format)
-    with objective.fast.autocast(inputs.device):
-        loss = objective.criterion(objective.replica(inputs), objective.normalizer.velocity(velocity))
-    state.optimizer.zero_grad(set_to_none=True)
-    state.scaler.scale(loss).backward()
-    state.scaler.unscale_(state.optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), objective.grad_clip_norm)
-    if run.guard.admit(state.step, loss.detach(), grad_norm, lr):
-        state.scaler.step(state.optimizer)
-        run.meter.add(loss)
-    state.scaler.update()
-    state.scheduler.step()
+def train_step(run: Run, batch: TrainBatch) -> float:
+    """One training step of the run's objective (its updates pass the divergence guard); returns the model's lr."""
+    lr = run.state.lr
+    losses = run.objective.step(batch)
+    if losses:
+        run.meter.add(losses)
     return lr
 
 
@@ -147,9 +137,19 @@ def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
     loss_sum = run.context.all_reduce_sum(run.meter.loss_sum.clone()).item() / run.context.world_size
     mean_loss, samples_per_s = run.meter.close_interval(loss_sum)
     step, total = run.state.step, run.plan.total_steps
+    named = {
+        name: value
+        for name, value in run.meter.close_named(run.context.all_reduce_sum, run.context.world_size).items()
+        if name != MAIN_LOSS
+    }
     run.record.data["train_loss"].append([step, mean_loss])
+    for name, value in named.items():
+        run.record.data["train_losses"].setdefault(name, []).append([step, value])
     run.record.data["train_throughput"].append([step, samples_per_s])
-    run.logger.log_metrics({"train/loss": mean_loss, "train/lr": lr, "train/samples_per_s": samples_per_s}, step)
+    losses = {f"train/{name}": value for name, value in named.items()}
+    run.logger.log_metrics(
+        {"train/loss": mean_loss, **losses, "train/lr": lr, "train/samples_per_s": samples_per_s}, step
+    )
     progress.set_postfix(loss=f"{mean_loss:.4f}", samples_per_s=f"{samples_per_s:.1f}")
     elapsed = run.record.elapsed_s()
     log.info(
@@ -178,9 +178,9 @@ def _between_steps(run: Run, epoch: int, due: Due) -> None:
         run.context.broadcast_buffers(run.state.model)
         run.record.data["weights_sha256"] = run.context.check_same_weights(run.state.model)
     if due.validate:
-        metrics = evaluate(run.state.model, run.val_loader, run.objective.normalizer, run.context.device, run.context)
+        metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
         if run.data_fit is not None:
-            model, normalizer, device = run.state.model, run.objective.normalizer, run.context.device
+            model, normalizer, device = run.state.model, run.normalizer, run.context.device
             metrics["data_misfit"] = run.data_fit.mean_misfit(model, run.val_loader.dataset, normalizer, device)
         run.logger.log_metrics({f"val/{key}": value for key, value in metrics.items()}, step)
         log.info("step %d/%d epoch %d: %s", step, run.plan.total_steps, epoch, format_validation(metrics))

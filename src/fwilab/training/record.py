@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fwilab.io import write_json
 from fwilab.metric_registry import REGISTRY
 
 RECORD_FILE = "metrics.json"
+MAIN_LOSS = "loss"  # the name of the loss the progress line reports, when an objective returns one so named
 ENDED_BY_THE_RUN = ("diverged", "preempted", "interrupted", "failed")  # statuses a run writes itself
 
 
@@ -31,6 +33,7 @@ class RunRecord:
             "status": "running",
             **facts,
             "train_loss": [],
+            "train_losses": {},  # each named loss of the objective besides ``loss``: [[step, mean], ...]
             "val_history": [],
             "final": None,
             "best": None,
@@ -82,6 +85,11 @@ class RunRecord:
             write_json(self.path, self.data)
 
 
+def main_loss(losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The loss a step reports first: the one named ``loss``, or else the first."""
+    return losses[MAIN_LOSS] if MAIN_LOSS in losses else next(iter(losses.values()))
+
+
 class IntervalMeter:
     """Loss and samples/s over the steps since the last log line; pauses (validation, snapshots) are left out.
 
@@ -90,16 +98,37 @@ class IntervalMeter:
 
     def __init__(self, device: torch.device, samples_per_step: int):
         self.samples_per_step = samples_per_step
+        self.device = device
         self.loss_sum = torch.zeros((), device=device)
         self.steps = 0
+        self.named_sums: dict[str, torch.Tensor] = {}  # each loss an objective returns, summed over its steps
+        self.named_counts: dict[str, int] = {}  # how many steps returned it (a GAN's generator loss: some)
         self.seconds_total = 0.0
         self.samples_total = 0
         self._interval_start = time.perf_counter()
         self._paused_at: float | None = None
 
-    def add(self, loss: torch.Tensor) -> None:
-        self.loss_sum += loss.detach().float()
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        """A step's losses (an objective's ``step``): its main one (``loss``, or else the first) and each by name."""
+        self.loss_sum += main_loss(losses).detach().float()
         self.steps += 1
+        for name, value in losses.items():
+            if name not in self.named_sums:
+                self.named_sums[name] = torch.zeros((), device=self.device)
+                self.named_counts[name] = 0
+            self.named_sums[name] += value.detach().float()
+            self.named_counts[name] += 1
+
+    def close_named(self, reduce_sum: Callable[[torch.Tensor], torch.Tensor], world_size: int) -> dict[str, float]:
+        """The mean of each named loss over the interval's steps that returned it and over ranks (``reduce_sum``:
+        the sum over ranks); starts the next interval's."""
+        means = {}
+        for name, total in self.named_sums.items():
+            if self.named_counts[name]:
+                means[name] = reduce_sum(total.clone()).item() / (self.named_counts[name] * world_size)
+            total.zero_()
+            self.named_counts[name] = 0
+        return means
 
     def pause(self) -> None:
         self._paused_at = time.perf_counter()
@@ -127,8 +156,16 @@ class IntervalMeter:
         return self.samples_total / self.seconds_total if self.seconds_total > 0 else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"loss_sum": self.loss_sum.detach().cpu(), "steps": self.steps}
+        named = {
+            name: {"sum": total.detach().cpu(), "count": self.named_counts[name]}
+            for name, total in self.named_sums.items()
+        }
+        return {"loss_sum": self.loss_sum.detach().cpu(), "steps": self.steps, "named": named}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """An interval meter's state (one saved before named losses existed has none)."""
         self.loss_sum += state["loss_sum"].to(self.loss_sum.device)
         self.steps = int(state["steps"])
+        for name, saved in state.get("named", {}).items():
+            self.named_sums[name] = saved["sum"].to(self.device)
+            self.named_counts[name] = int(saved["count"])

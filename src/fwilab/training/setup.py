@@ -44,6 +44,7 @@ from fwilab.training.distributed import DistributedContext
 from fwilab.training.fast_path import FastPath, resolve_fast_path
 from fwilab.training.fingerprint import run_fingerprint
 from fwilab.training.guard import NonFiniteGuard
+from fwilab.training.objectives import Objective, StepTools, objective_class
 from fwilab.training.randomness import RandomStates, seed_everything
 from fwilab.training.record import IntervalMeter, RunRecord
 from fwilab.training.sampler import ResumableShuffleSampler
@@ -80,18 +81,6 @@ class StepPlan:
         return step % self.val_every == 0 or step == self.total_steps
 
 
-@dataclass(frozen=True)
-class Objective:
-    """What one optimizer step computes with: the training replica (compiled and/or DDP-wrapped model), the loss,
-    the normalization, the precision and memory format, and the gradient clip (``math.inf``: none)."""
-
-    replica: nn.Module
-    criterion: nn.Module
-    normalizer: Normalizer
-    fast: FastPath
-    grad_clip_norm: float
-
-
 @dataclass
 class Run:
     """Everything the loop touches, complete when ``build_run`` returns it."""
@@ -100,6 +89,7 @@ class Run:
     plan: StepPlan
     state: TrainState
     objective: Objective
+    normalizer: Normalizer
     source: LoaderBatches | ResidentBatches
     val_loader: DataLoader
     guard: NonFiniteGuard
@@ -130,11 +120,21 @@ def build_run(
     torch.backends.cudnn.benchmark = fast.cudnn_benchmark
     plan = _step_plan(trainer, sampler.batches_per_epoch, trainer.batch_size * context.world_size)
     state, replica = _build_state(settings, context, fast, plan.total_steps)
-    objective = Objective(
-        replica, instantiate(settings.loss), data.normalizer, fast, trainer.grad_clip_norm or math.inf
-    )
     source, val_loader = _batches(data, sampler, fast, context, trainer.eval_batch_size)
     guard = NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled())
+    tools = StepTools(
+        state,
+        replica,
+        instantiate(settings.loss),
+        data.normalizer,
+        fast,
+        trainer.grad_clip_norm or math.inf,
+        guard,
+        context,
+        plan.steps_per_epoch,
+        plan.total_steps,
+    )
+    objective = objective_class(settings.objective.name).build(settings, tools)
     meter = IntervalMeter(context.device, plan.global_batch)
     record = _new_record(run_dir, context, state, data, plan, trainer.monitor)
     identity = RunIdentity(
@@ -143,7 +143,7 @@ def build_run(
         normalizer=vars(data.normalizer),
     )
     every = trainer.checkpoint_every_steps or plan.val_every
-    parts = _checkpoint_parts(state, meter, record)
+    parts = _checkpoint_parts(state, objective, meter, record)
     checkpoints = CheckpointManager(
         run_dir / "checkpoints", parts, identity, every, plan.steps_per_epoch, trainer.keep_checkpoints
     )
@@ -160,6 +160,7 @@ def build_run(
         plan,
         state,
         objective,
+        data.normalizer,
         source,
         val_loader,
         guard,
@@ -172,14 +173,17 @@ def build_run(
     )
 
 
-def _checkpoint_parts(state: TrainState, meter: IntervalMeter, record: RunRecord) -> dict[str, Stateful]:
-    """What each checkpoint carries, by name, restored in this order: a new part (a critic, its optimizer, an EMA
-    copy) is one entry here."""
+def _checkpoint_parts(
+    state: TrainState, objective: Objective, meter: IntervalMeter, record: RunRecord
+) -> dict[str, Stateful]:
+    """What each checkpoint carries, by name, restored in this order: the model's parts, the objective's own (a
+    critic, its optimizer), then the run's."""
     return {
         "model": state.model,
         "optimizer": state.optimizer,
         "scheduler": state.scheduler,
         "scaler": state.scaler,
+        **objective.parts(),
         "meter": meter,
         "record": record,
         "rng": RandomStates(),  # last: nothing restored after it draws a random number

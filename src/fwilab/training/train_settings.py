@@ -10,12 +10,14 @@ from torch import nn
 from fwilab.config.tasks import TrainSettings, read_train
 from fwilab.errors import ConfigError
 from fwilab.models.build import build_model
+from fwilab.training.objectives import objective_class
 
 
 def check_train(cfg: DictConfig) -> TrainSettings:
     """train.yaml's checked value, before any data is read or generated (what needs the data is checked where the
     data are known: the batch size against the training split)."""
     settings = read_train(cfg)
+    objective_class(settings.objective.name).check(settings)
     with torch.device("meta"):  # the model's values, checked without memory, time or random draws
         model = build_model(settings.model)
     batch_size = settings.trainer.batch_size

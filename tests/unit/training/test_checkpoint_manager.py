@@ -54,8 +54,8 @@ def _used(parts: dict) -> dict:
     _trained(parts["model"], parts["optimizer"])
     if "critic" in parts:
         _trained(parts["critic"], parts["critic_optimizer"])
-    parts["meter"].add(torch.tensor(0.25))
-    parts["meter"].add(torch.tensor(0.5))
+    parts["meter"].add({"loss": torch.tensor(0.25), "critic_loss": torch.tensor(2.0)})
+    parts["meter"].add({"loss": torch.tensor(0.5)})  # a loss some steps return (a GAN's generator loss)
     return parts
 
 
@@ -78,6 +78,7 @@ def test_every_part_is_saved_under_its_name_and_given_back_its_state(tmp_path):
     for name in ("model", "optimizer", "critic", "critic_optimizer"):
         assert _same(fresh[name].state_dict(), saved[name].state_dict()), name
     assert (fresh["meter"].loss_sum.item(), fresh["meter"].steps) == (0.75, 2)
+    assert fresh["meter"].close_named(lambda total: total, world_size=1) == {"loss": 0.375, "critic_loss": 2.0}
     assert torch.equal(torch.rand(3), random_after_save)  # the random states are those at the save
 
 

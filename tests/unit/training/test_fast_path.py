@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fwilab.errors import ConfigError
-from fwilab.training.batches import prefetch_to_device
+from fwilab.training.batches import TrainBatch, prefetch_to_device
 from fwilab.training.fast_path import resolve_fast_path
 from fwilab.training.loop import train
 from fwilab.training.train_settings import check_train
@@ -87,11 +87,11 @@ def test_prefetch_hands_over_every_batch_in_order_with_the_next_already_read():
     def source():
         for k in range(5):
             read.append(k)
-            yield k // 2, torch.full((2, 3), float(k)), torch.full((2, 1), -float(k))
+            yield k // 2, TrainBatch(torch.full((2, 3), float(k)), torch.full((2, 1), -float(k)), torch.arange(2))
 
     handed = []
-    for epoch, seismic, velocity in prefetch_to_device(source(), torch.device("cpu")):
-        handed.append((epoch, seismic[0, 0].item(), velocity[0, 0].item()))
+    for epoch, batch in prefetch_to_device(source(), torch.device("cpu")):
+        handed.append((epoch, batch.seismic[0, 0].item(), batch.velocity[0, 0].item()))
         assert len(read) == min(len(handed) + 1, 5)  # batch k + 1 is in flight while k is used
     assert handed == [(k // 2, float(k), -float(k)) for k in range(5)]
     assert list(prefetch_to_device(iter([]), torch.device("cpu"))) == []
