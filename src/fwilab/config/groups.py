@@ -223,6 +223,20 @@ def read_loss(key: str, loss: DictConfig) -> DictConfig:
     return loss
 
 
+def _frequencies(key: str, value: Any) -> None:
+    """Cut-offs from low to high, the full band (null) only last."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(f"{key}={value!r} must be a list of cut-offs in Hz (null: the full band)")
+    stages = list(value)
+    bands = [f for f in stages if f is not None]
+    if not stages or not all(is_number(f) and f > 0 for f in bands) or bands != sorted(bands):
+        raise ConfigError(
+            f"{key}={stages} must list positive cut-offs in Hz from low to high (null: the full band, last)"
+        )
+    if None in stages[:-1]:
+        raise ConfigError(f"{key}={stages}: the full band (null) can only come last")
+
+
 @dataclass(frozen=True)
 class ObjectiveSettings:
     """What every objective of ``conf/objective/`` has: its name, which says which settings follow."""
@@ -248,9 +262,31 @@ class VelocityGANSettings(ObjectiveSettings):
     critic_init_from: str | None = kind(OPTIONAL_TEXT, "a checkpoint path or null")
 
 
+def _fraction(key: str, value: Any) -> None:
+    if not (is_number(value) and 0 <= value <= 1):
+        raise ConfigError(f"{key}={value!r} must be a number from 0 to 1")
+
+
+DATA_MISFITS = ("relative", "l1_l2")  # objective.misfit of objective=physics (fwilab.physics.data_loss)
+
+
+@dataclass(frozen=True)
+class PhysicsObjectiveSettings(ObjectiveSettings):
+    """Physics-driven training (UPFWI): the data loss of the re-simulated map on every sample, plus the velocity
+    loss on the labelled share (``fwilab.training.objectives.physics``; the choices in ``fwilab.physics.data_loss``)."""
+
+    labelled_fraction: float = setting(_fraction)
+    data_weight: float = number("non-negative")
+    velocity_weight: float = number("non-negative")
+    misfit: Literal["relative", "l1_l2"] = choice(DATA_MISFITS)
+    frequencies_hz: tuple[float | None, ...] = setting(_frequencies)
+    depth_scaling: float = number("non-negative")
+
+
 OBJECTIVES: dict[str, type[ObjectiveSettings]] = {
     "supervised": SupervisedSettings,
     "velocitygan": VelocityGANSettings,
+    "physics": PhysicsObjectiveSettings,
 }  # objective.name -> its settings; fwilab.training.objectives builds each
 
 
@@ -266,20 +302,6 @@ def read_objective(key: str, node: DictConfig) -> ObjectiveSettings:
 class PhysicsSettings:
     samples: int = whole(minimum=0, hint="(0: no re-simulation)")
     batch_size: int = whole()
-
-
-def _frequencies(key: str, value: Any) -> None:
-    """Cut-offs from low to high, the full band (null) only last."""
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ConfigError(f"{key}={value!r} must be a list of cut-offs in Hz (null: the full band)")
-    stages = list(value)
-    bands = [f for f in stages if f is not None]
-    if not stages or not all(is_number(f) and f > 0 for f in bands) or bands != sorted(bands):
-        raise ConfigError(
-            f"{key}={stages} must list positive cut-offs in Hz from low to high (null: the full band, last)"
-        )
-    if None in stages[:-1]:
-        raise ConfigError(f"{key}={stages}: the full band (null) can only come last")
 
 
 @dataclass(frozen=True)

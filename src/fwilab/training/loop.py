@@ -178,7 +178,12 @@ def _between_steps(run: Run, epoch: int, due: Due) -> None:
         run.context.broadcast_buffers(run.state.model)
         run.record.data["weights_sha256"] = run.context.check_same_weights(run.state.model)
     if due.validate:
-        metrics = evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
+        labelled = len(run.val_loader.dataset.dataset.labelled) > 0  # a seismic-only split: the data misfit only
+        metrics = (
+            evaluate(run.state.model, run.val_loader, run.normalizer, run.context.device, run.context)
+            if labelled
+            else {}
+        )
         if run.data_fit is not None:
             model, normalizer, device = run.state.model, run.normalizer, run.context.device
             metrics["data_misfit"] = run.data_fit.mean_misfit(model, run.val_loader.dataset, normalizer, device)

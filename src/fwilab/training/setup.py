@@ -64,6 +64,23 @@ def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None
         )
 
 
+def _check_labels(settings: TrainSettings, data: DataBundle) -> None:
+    """Refuse an objective that needs labels on a seismic-only training split, and a seismic-only validation split
+    scored by a velocity metric (it can only report the data misfit)."""
+    name = settings.objective.name
+    if not len(data.train.labelled) and objective_class(name).labelled_share(settings) is None:
+        raise ConfigError(
+            f"objective={name} trains on velocity labels, but the training split of data.root={settings.data.root} "
+            "is seismic only (no velocity files): train it with objective=physics objective.labelled_fraction=0"
+        )
+    if not len(data.val.labelled) and (settings.trainer.monitor != "data_misfit" or not settings.physics.samples):
+        raise ConfigError(
+            f"the validation split of data.root={settings.data.root} is seismic only (no velocity files): it can "
+            f"report the data misfit only: set trainer.monitor=data_misfit and physics.samples > 0 (got "
+            f"trainer.monitor={settings.trainer.monitor}, physics.samples={settings.physics.samples})"
+        )
+
+
 @dataclass(frozen=True)
 class StepPlan:
     """When a step logs or validates (when it checkpoints is the ``CheckpointManager``'s)."""
@@ -109,7 +126,9 @@ def build_run(
     trainer, main, cfg = settings.trainer, context.is_main, settings.config
     _open_run_directory(run_dir, main)
     seed_everything(settings.seed)
-    data = build_data(settings.data)
+    objective_type = objective_class(settings.objective.name)
+    data = build_data(settings.data, objective_type.labelled_share(settings))
+    _check_labels(settings, data)
     _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
     if settings.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
         check_velocity_range(data.normalizer.vel_min, data.normalizer.vel_max)
@@ -134,7 +153,7 @@ def build_run(
         plan.steps_per_epoch,
         plan.total_steps,
     )
-    objective = objective_class(settings.objective.name).build(settings, tools)
+    objective = objective_type.build(settings, tools)
     meter = IntervalMeter(context.device, plan.global_batch)
     record = _new_record(run_dir, context, state, data, plan, trainer.monitor)
     identity = RunIdentity(

@@ -5,12 +5,22 @@ networks and optimizers and what they add to a checkpoint; the loop around them 
 """
 
 from fwilab.training.objectives.base import Objective, StepTools, apply_update
+from fwilab.training.objectives.physics import Physics
 from fwilab.training.objectives.supervised import Supervised
 from fwilab.training.objectives.velocitygan import VelocityGAN
 
-OBJECTIVES: dict[str, type[Objective]] = {"supervised": Supervised, "velocitygan": VelocityGAN}
+OBJECTIVES: dict[str, type[Objective]] = {"supervised": Supervised, "velocitygan": VelocityGAN, "physics": Physics}
 
-__all__ = ["OBJECTIVES", "Objective", "StepTools", "Supervised", "VelocityGAN", "apply_update", "objective_class"]
+__all__ = [
+    "OBJECTIVES",
+    "Objective",
+    "Physics",
+    "StepTools",
+    "Supervised",
+    "VelocityGAN",
+    "apply_update",
+    "objective_class",
+]
 
 
 def objective_class(name: str) -> type[Objective]:

@@ -68,6 +68,12 @@ class Objective(ABC):
         return None
 
     @classmethod
+    def labelled_share(cls, settings: TrainSettings) -> float | None:
+        """The share of the training split whose velocity the run reads (``fwilab.data.build.build_data``): None,
+        all of it, when the objective ``needs_velocity``; else none (0)."""
+        return None if cls.needs_velocity else 0.0
+
+    @classmethod
     def build(cls, settings: TrainSettings, tools: StepTools) -> Objective:
         """The objective of a run with ``settings`` (its ``settings.objective``), once the model and data exist."""
         return cls(tools)
