@@ -35,7 +35,7 @@ from fwilab.metric_registry import VALIDATION_METRICS
 Switch = Literal["auto", True, False]
 PRECISIONS = ("fp32", "bf16", "fp16")  # trainer.precision besides auto
 STORAGE_DTYPES = ("float32", "bfloat16", "float16")  # trainer.device_data_dtype besides auto: torch dtype names
-MONITORED = VALIDATION_METRICS  # trainer.monitor's choices
+MONITORED = (*VALIDATION_METRICS, "data_misfit")  # trainer.monitor's choices; data_misfit needs physics.samples > 0
 CHECK_POLICIES = ("error", "warn", "off")  # data.check
 MONTAGE_NORMALIZATIONS = ("per_channel", "shared")  # diagnostics.montage_normalization
 

@@ -18,6 +18,11 @@ def check_train(cfg: DictConfig) -> TrainSettings:
     data are known: the batch size against the training split)."""
     settings = read_train(cfg)
     objective_class(settings.objective.name).check(settings)
+    if settings.trainer.monitor == "data_misfit" and not settings.physics.samples:
+        raise ConfigError(
+            "trainer.monitor=data_misfit: the validations report a data misfit only with physics.samples > 0 "
+            "(the validation maps re-simulated)"
+        )
     with torch.device("meta"):  # the model's values, checked without memory, time or random draws
         model = build_model(settings.model)
     batch_size = settings.trainer.batch_size
