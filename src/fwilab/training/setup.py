@@ -64,6 +64,17 @@ def _check_batch_size(batch_size: int, world_size: int, train_size: int) -> None
         )
 
 
+def _checked_data(settings: TrainSettings, objective_type: type[Objective], world_size: int) -> DataBundle:
+    """The run's data, the training split reading the labels its objective needs (``Objective.labelled_share``),
+    refused where they cannot train it."""
+    data = build_data(settings.data, objective_type.labelled_share(settings))
+    _check_labels(settings, data)
+    _check_batch_size(settings.trainer.batch_size, world_size, len(data.train))
+    if settings.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
+        check_velocity_range(data.normalizer.vel_min, data.normalizer.vel_max)
+    return data
+
+
 def _check_labels(settings: TrainSettings, data: DataBundle) -> None:
     """Refuse an objective that needs labels on a seismic-only training split, and a seismic-only validation split
     scored by a velocity metric (it can only report the data misfit)."""
@@ -127,11 +138,7 @@ def build_run(
     _open_run_directory(run_dir, main)
     seed_everything(settings.seed)
     objective_type = objective_class(settings.objective.name)
-    data = build_data(settings.data, objective_type.labelled_share(settings))
-    _check_labels(settings, data)
-    _check_batch_size(trainer.batch_size, context.world_size, len(data.train))
-    if settings.physics.samples:  # the validations re-simulate predictions: the operator must step the data's range
-        check_velocity_range(data.normalizer.vel_min, data.normalizer.vel_max)
+    data = _checked_data(settings, objective_type, context.world_size)
     sampler = ResumableShuffleSampler(
         len(data.train), trainer.batch_size, settings.seed, context.rank, context.world_size
     )

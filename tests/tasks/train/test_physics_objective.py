@@ -3,14 +3,20 @@ unreadable), semi-supervised reads only its share's, seismic-only sets train and
 what cannot work is refused with one error before step 1. Two steps of batch 4 each: the full 1 s record."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
+import torch
 
 from fwilab.errors import ConfigError, DataError
 from fwilab.training.loop import train
 from fwilab.training.train_settings import check_train
-from helpers import run_script, tiny_data_args, tiny_train_config
+from helpers import ROOT, TINY_MODEL, run_script, tiny_data_args, tiny_train_config
 
 PHYSICS = ("objective=physics", "trainer.max_steps=2", "trainer.val_every_steps=2", "diagnostics.enabled=false")
 
@@ -134,3 +140,57 @@ def test_debug_smoke_trains_each_physics_use_from_the_command_line(tiny_dataset,
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert metrics["status"] == "completed" and metrics["train_losses"]["data"]
         assert ("velocity" in metrics["train_losses"]) == bool(extra)
+
+
+def _physics_command(data_root, run_dir, *extra: str) -> list[str]:
+    """4 steps of objective=physics with every training sample labelled (the data loss and the velocity loss each
+    step), a checkpoint after every step, fp32 (the resumed run is compared bit for bit)."""
+    return [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        *tiny_data_args(data_root),
+        *TINY_MODEL,
+        "objective=physics",
+        "objective.labelled_fraction=1.0",
+        "trainer.precision=fp32",
+        "trainer.max_steps=4",
+        "trainer.checkpoint_every_steps=1",
+        "trainer.val_every_steps=2",
+        "trainer.log_every_steps=1",
+        "diagnostics.enabled=false",
+        "logger=none",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_of_a_physics_run_gives_identical_weights(tiny_dataset, tmp_path):
+    """Killed (SIGKILL) while held inside step 3, after step 2's checkpoint; resumed, it ends where an uninterrupted
+    run ends, bit for bit: weights, losses (data and velocity) and validations."""
+    reference = tmp_path / "reference"
+    subprocess.run(_physics_command(tiny_dataset, reference), check=True, capture_output=True, timeout=900)
+    victim_dir = tmp_path / "victim"
+    held = ("loss._target_=helpers.faults.HeldAt", "+loss.call=3", f"+loss.release={victim_dir / 'release'}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    victim = subprocess.Popen(
+        _physics_command(tiny_dataset, victim_dir, *held), env=env, stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + 900
+    while not (victim_dir / "held").exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (victim_dir / "checkpoints" / "step_00000002.pt").is_file(), victim.poll()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    (victim_dir / "release").touch()
+    resumed = subprocess.run(
+        _physics_command(tiny_dataset, victim_dir, *held), env=env, capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in (victim_dir / "train.log").read_text()
+    ours = torch.load(victim_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    theirs = torch.load(reference / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    metrics, expected = (json.loads((d / "metrics.json").read_text()) for d in (victim_dir, reference))
+    for key in ("train_loss", "train_losses", "val_history", "final"):
+        assert metrics[key] == expected[key]
