@@ -1,6 +1,7 @@
-"""Candidate models against the InversionNet baseline: same split, same budget, several seeds.
+"""Candidate methods (a model trained with an objective) against a baseline, by default supervised InversionNet:
+same split, same budget, several seeds.
 
-Reads a finished multirun (one job per model x seed), compares *final* validation metrics (the
+Reads a finished multirun (one job per model x objective x seed), compares *final* validation metrics (the
 same budget for every model; the best-on-validation value would reward the model that happened
 to peak on the validation set), and pairs the runs by seed: for each candidate and metric, the
 per-seed difference to the baseline, its mean and standard deviation, and a paired t-test.
@@ -41,15 +42,25 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def method_label(config: dict[str, Any]) -> str:
+    """What a run trained, as the comparison names it: the model's class, then ``+<objective>`` unless the objective
+    is supervised (``InversionNet``, ``InversionNet+velocitygan``). A config from before the objective group trained
+    supervised."""
+    model = str(config["model"]["_target_"]).rsplit(".", 1)[-1]
+    objective = (config.get("objective") or {}).get("name", "supervised")
+    return model if objective == "supervised" else f"{model}+{objective}"
+
+
 def compare_models(jobs: list[Job], baseline: str = "InversionNet") -> dict[str, Any]:
-    """Per-model statistics over seeds and the paired differences of every candidate to ``baseline``."""
+    """Per-method (model x objective: ``method_label``) statistics over seeds and the paired differences of every
+    candidate to ``baseline``."""
     by_model: dict[str, dict[int, Job]] = {}
     failed = []
     for job in jobs:
         if job.status != "completed":
             failed.append({"job": job.name, "overrides": job.overrides, "status": job.status})
             continue
-        name = str(job.config["model"]["_target_"]).rsplit(".", 1)[-1]
+        name = method_label(job.config)
         by_model.setdefault(name, {})[int(job.config["seed"])] = job
     if baseline not in by_model:
         raise DataError(f"no completed {baseline} run in the sweep (models found: {sorted(by_model) or 'none'})")

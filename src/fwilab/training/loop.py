@@ -19,6 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fwilab.config.tasks import TrainSettings, check_snapshots_in_parallel
 from fwilab.device import peak_rss_gb
 from fwilab.errors import error_line
@@ -177,6 +179,10 @@ def _between_steps(run: Run, epoch: int, due: Due) -> None:
     if run.context.active:  # every rank validates and saves rank 0's BatchNorm statistics, all ranks the same weights
         run.context.broadcast_buffers(run.state.model)
         run.record.data["weights_sha256"] = run.context.check_same_weights(run.state.model)
+        for part in run.objective.parts().values():  # an objective's own networks (a critic): the same on every rank
+            if isinstance(part, torch.nn.Module):
+                run.context.broadcast_buffers(part)
+                run.context.check_same_weights(part)
     if due.validate:
         labelled = len(run.val_loader.dataset.dataset.labelled) > 0  # a seismic-only split: the data misfit only
         metrics = (

@@ -148,18 +148,7 @@ def build_run(
     state, replica = _build_state(settings, context, fast, plan.total_steps)
     source, val_loader = _batches(data, sampler, fast, context, trainer.eval_batch_size)
     guard = NonFiniteGuard(trainer.skip_nonfinite_steps, context.device, scaler_skips=state.scaler.is_enabled())
-    tools = StepTools(
-        state,
-        replica,
-        instantiate(settings.loss),
-        data.normalizer,
-        fast,
-        trainer.grad_clip_norm or math.inf,
-        guard,
-        context,
-        plan.steps_per_epoch,
-        plan.total_steps,
-    )
+    tools = _step_tools(settings, state, replica, data.normalizer, fast, guard, context, plan)
     objective = objective_type.build(settings, tools)
     meter = IntervalMeter(context.device, plan.global_batch)
     record = _new_record(run_dir, context, state, data, plan, trainer.monitor)
@@ -196,6 +185,24 @@ def build_run(
         logger,
         snapshots,
         data_fit,
+    )
+
+
+def _step_tools(
+    settings: TrainSettings,
+    state: TrainState,
+    replica: nn.Module,
+    normalizer: Normalizer,
+    fast: FastPath,
+    guard: NonFiniteGuard,
+    context: DistributedContext,
+    plan: StepPlan,
+) -> StepTools:
+    """What the run's objective computes with: the velocity loss is the ``loss`` group's."""
+    clip = settings.trainer.grad_clip_norm or math.inf
+    loss = instantiate(settings.loss)
+    return StepTools(
+        state, replica, loss, normalizer, fast, clip, guard, context, plan.steps_per_epoch, plan.total_steps
     )
 
 

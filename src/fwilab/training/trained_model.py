@@ -69,10 +69,13 @@ class TrainedModel:
 
 def model_tags(config: DictConfig) -> list[str]:
     """W&B tags that name what a run trained: the model's class, the optimizer's (absent for an OpenFWI
-    checkpoint; the learning rate is in the config) and the data family."""
+    checkpoint; the learning rate is in the config), the data family, and the objective unless supervised."""
     tags = [config.model._target_.rsplit(".", 1)[-1], str(config.data.family)]
     if config.get("optimizer") is not None:
         tags.insert(1, config.optimizer._target_.rsplit(".", 1)[-1].lower())
+    objective = (config.get("objective") or {}).get("name", "supervised")
+    if objective != "supervised":
+        tags.append(objective)
     return tags
 
 

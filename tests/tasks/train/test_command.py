@@ -5,10 +5,11 @@ import json
 import shutil
 
 import pytest
+import torch
 import yaml
 
 from fwilab.data.synthetic import GENERATOR_VERSION
-from helpers import ROOT, TINY_MODEL, files_in, run_script, tiny_data_args
+from helpers import ROOT, TINY_MODEL, files_in, run_script, tiny_data_args, wandb_records
 from helpers.openfwi_download import write_download, write_openfwi_split_files
 
 pytestmark = pytest.mark.slow
@@ -28,15 +29,29 @@ def test_train_generates_default_data_and_writes_a_run(default_style_run):
     assert (tmp / "run" / "train.log").read_text().count("val MAE") == 2  # end of epoch 0 (2 steps) and the last step
 
 
-def test_debug_smoke_runs_the_whole_pipeline_in_seconds(tmp_path):
+GAN_LOSSES = {"velocity_loss", "critic_loss", "wasserstein_distance", "gradient_penalty", "generator_loss"}
+
+
+@pytest.mark.parametrize("objective", ["supervised", "velocitygan"])
+def test_debug_smoke_runs_the_whole_pipeline_in_seconds(tmp_path, objective):
     result = run_script(
-        "train.py", "debug=smoke", f"hydra.run.dir={tmp_path / 'run'}", env={"FWILAB_DATA_DIR": str(tmp_path / "cache")}
+        "train.py",
+        "debug=smoke",
+        f"objective={objective}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        env={"FWILAB_DATA_DIR": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["total_steps"] == 4 and metrics["train_samples"] == 16
     assert list((tmp_path / "run" / "activations" / "step_000004").glob("*_pca_rgb.png"))
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    logged = set().union(*(r["history"]["item"] for r in wandb_records(tmp_path / "run") if r["type"] == "history"))
+    if objective == "velocitygan":  # each loss under its own name, in metrics.json and W&B
+        assert set(metrics["train_losses"]) >= GAN_LOSSES and {f"train/{name}" for name in GAN_LOSSES} <= logged
+        assert set(torch.load(tmp_path / "run" / "checkpoints" / "last.pt")) >= {"critic", "critic_optimizer"}
+    else:
+        assert metrics["train_losses"] == {} and "train/loss" in logged
 
 
 def test_wrong_group_value_lists_valid_choices():

@@ -50,13 +50,32 @@ def _command(data_root: Path, run_dir: Path, *extra: str) -> list[str]:
 
 
 def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    """The last checkpoint's networks: the model's weights, and a critic's where the objective has one."""
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    return {f"{part}.{key}": value for part in ("model", "critic") for key, value in saved.get(part, {}).items()}
+
+
+GAN = ("objective=velocitygan", "objective.n_critic=2")  # 4 steps an epoch: the generator at its 2nd and 4th
+
+
+def _first_loss_call(step: int, objective: str) -> int:
+    """The velocity loss's call number at the start of training step ``step``: once a step, and for the GAN once
+    more at each generator step (every even step here)."""
+    earlier = step - 1
+    return earlier + (earlier // 2 if objective == "velocitygan" else 0) + 1
 
 
 @pytest.fixture(scope="module")
 def reference_run(tiny_dataset, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("reference")
     subprocess.run(_command(tiny_dataset, run_dir), check=True, capture_output=True, timeout=300)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def gan_reference_run(tiny_dataset, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("gan_reference")
+    subprocess.run(_command(tiny_dataset, run_dir, *GAN), check=True, capture_output=True, timeout=600)
     return run_dir
 
 
@@ -107,24 +126,28 @@ def _assert_same_run(run_dir: Path, reference: Path) -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     expected = json.loads((reference / "metrics.json").read_text())
     assert metrics["status"] == "completed"
-    for key in ("train_loss", "val_history", "best", "final"):
+    for key in ("train_loss", "train_losses", "val_history", "best", "final"):
         assert metrics[key] == expected[key]
 
 
 @pytest.mark.slow
-def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_dataset, reference_run, tmp_path):
+@pytest.mark.parametrize("objective", ["supervised", "velocitygan"])
+def test_sigkill_at_a_random_step_then_resume_gives_identical_weights(tiny_dataset, objective, request, tmp_path):
+    reference = request.getfixturevalue("gan_reference_run" if objective == "velocitygan" else "reference_run")
+    extra = GAN if objective == "velocitygan" else ()
     run_dir = tmp_path / "victim"
     kill_after = random.Random().randint(1, STEPS - 2)
-    victim = _held(tiny_dataset, run_dir, kill_after + 2)  # never released: it is killed before it can finish
+    held_at = _first_loss_call(kill_after + 2, objective)
+    victim = _held(tiny_dataset, run_dir, held_at, *extra)  # never released: it is killed before it can finish
     _wait_for_checkpoints(run_dir, kill_after, victim)
     time.sleep(random.Random().uniform(0.0, 0.05))  # anywhere inside the next step or checkpoint write
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL, victim.stderr.read()[-3000:]
-    resumed = _resumed(tiny_dataset, run_dir, kill_after + 2)
+    resumed = _resumed(tiny_dataset, run_dir, held_at, *extra)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in (run_dir / "train.log").read_text()
-    _assert_same_run(run_dir, reference_run)
+    _assert_same_run(run_dir, reference)
 
 
 @pytest.mark.slow

@@ -230,3 +230,29 @@ def test_torchrun_is_refused_in_one_line_before_any_work(one_sample_repeated, tm
         frame for frame in frames if "torch/distributed" not in frame and "<frozen" not in frame
     ]  # torchrun's own
     assert not list(tmp_path.rglob("metrics.json")) and not list(tmp_path.rglob("checkpoints"))
+
+
+@pytest.mark.slow
+def test_velocitygan_trains_under_torchrun_with_generator_and_critic_the_same_on_both_ranks(
+    one_sample_repeated, tmp_path
+):
+    """Each rank draws its own penalty points, so two ranks are not one process: the test is that the critic's
+    hand-averaged gradients keep it, and DDP the generator, identical on both ranks (checked at every validation)."""
+    run = subprocess.run(
+        [
+            *TORCHRUN,
+            str(ROOT / "scripts" / "train.py"),
+            "trainer=ddp",
+            "trainer.batch_size=4",
+            "objective=velocitygan",
+            "objective.n_critic=2",
+            *_args(one_sample_repeated, tmp_path / "gan"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((tmp_path / "gan" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["world_size"] == 2 and metrics["weights_sha256"]
+    assert {"critic_loss", "generator_loss"} <= set(metrics["train_losses"])

@@ -27,6 +27,17 @@ def test_the_settings_a_run_depends_on_are_in_it_and_where_its_weights_came_from
     assert settings_fingerprint(_config("trainer.num_workers=3")) == settings_fingerprint(_config())
 
 
+def test_the_objective_is_in_it_and_where_a_critic_came_from_is_not():
+    supervised, gan = settings_fingerprint(_config()), settings_fingerprint(_config("objective=velocitygan"))
+    assert supervised["objective.name"] == "supervised" and gan["objective.name"] == "velocitygan"
+    with pytest.raises(CheckpointError, match="objective.name is 'supervised' there and 'velocitygan' now"):
+        check_fingerprint(supervised, _config(), gan, PATH)
+    started = settings_fingerprint(_config("objective=velocitygan", "objective.critic_init_from=/x/gan.pth"))
+    assert started == gan
+    before_objectives = {key: value for key, value in _config().items() if key != "objective"}
+    assert settings_fingerprint(before_objectives) == supervised  # a config saved before the group trained supervised
+
+
 def test_an_older_fingerprint_is_completed_from_the_checkpoints_config():
     """A checkpoint of an fwilab whose fingerprint had no optimizer keys: its config says what it ran with."""
     then = _config()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 
 import torch
 from hydra.utils import instantiate
@@ -83,7 +84,10 @@ class VelocityGAN(Objective):
             log.info("critic weights from %s", gan.critic_init_from)
         critic = critic.to(tools.context.device, memory_format=tools.memory_format)
         optimizer = torch.optim.AdamW(
-            critic.parameters(), lr=gan.critic_lr, betas=gan.critic_betas, weight_decay=gan.critic_weight_decay
+            critic.parameters(),
+            lr=gan.critic_lr,
+            betas=tuple(float(beta) for beta in gan.critic_betas),  # torch refuses an int (YAML's 0) beside a float
+            weight_decay=gan.critic_weight_decay,
         )
         scheduler = instantiate(settings.scheduler, _convert_="all")(optimizer, total_steps=tools.total_steps)
         return cls(tools, gan, critic, optimizer, scheduler)
@@ -126,7 +130,9 @@ class VelocityGAN(Objective):
             self.critic.requires_grad_(True)
             losses.update(generator_loss=generator_loss.detach(), adversarial_loss=adversarial.detach())
         state.scaler.update()
-        state.scheduler.step()
+        with warnings.catch_warnings():  # the model's schedule runs by step, its optimizer steps every n_critic-th
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step")
+            state.scheduler.step()
         self.critic_scheduler.step()
         return losses if admitted else {}
 
