@@ -103,6 +103,7 @@ def format_metrics(values: Mapping[str, float], groups: Sequence[Sequence[str]],
 
 def format_validation(metrics: Mapping[str, float]) -> str:
     """The training log's validation line: 'val MAE 0.1710 (256.6 m/s) RMSE 0.2358 SSIM 0.7185', and its
-    'data misfit 0.1234' when the validation re-simulated predictions."""
-    groups = (*VALIDATION_LINE, *((("data_misfit",),) if "data_misfit" in metrics else ()))
+    'data misfit 0.1234' when the validation re-simulated predictions (that alone for a seismic-only split)."""
+    scored = tuple(group for group in VALIDATION_LINE if group[0] in metrics)
+    groups = (*scored, *((("data_misfit",),) if "data_misfit" in metrics else ()))
     return "val " + format_metrics(metrics, groups)
