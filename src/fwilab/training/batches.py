@@ -56,11 +56,15 @@ STORAGE_TORCH_DTYPES = {name: getattr(torch, name) for name in STORAGE_DTYPES}  
 
 def worker_settings(num_workers: int) -> dict[str, Any]:
     """DataLoader arguments for ``num_workers`` workers: kept across epochs, and deaf to the
-    preemption signals so that a signal to the whole process group still ends in a checkpoint."""
+    preemption signals so that a signal to the whole process group still ends in a checkpoint. Each loader draws
+    its workers' seeds from its own generator: starting an epoch (or a resume) then draws nothing from the process's
+    generators, which a checkpoint restores, so a step that draws random numbers (a GAN's gradient penalty) resumes
+    exactly."""
     return {
         "num_workers": num_workers,
         "persistent_workers": num_workers > 0,
         "worker_init_fn": ignore_preemption_signals,
+        "generator": torch.Generator(),
     }
 
 
