@@ -66,11 +66,11 @@ def test_a_descent_on_a_shortened_record_is_the_descent_on_data_cut_by_hand(true
     whole_record = refine_settings(iterations=4, frequencies_hz=(8.0, None), record_s=None)
     by_hand, history_by_hand = refine(start, cut, whole_record, (1500.0, 4500.0))
     assert torch.allclose(refined, by_hand, rtol=0, atol=1e-3)
-    assert history[1:-1] == pytest.approx(history_by_hand[1:-1], rel=1e-5)
+    assert torch.tensor(history[1:-1]).allclose(torch.tensor(history_by_hand[1:-1]), rtol=1e-5, atol=0)
     for row, maps in ((history[0], start), (history[-1], refined)):
         whole = relative_misfit(simulate_shot_gathers(maps, n_time=SHORT), observed)
         assert row == pytest.approx(whole.tolist(), rel=1e-5)
-    assert history[0] != pytest.approx(history_by_hand[0], rel=1e-3), "the late 0.1 s carries misfit"
+    assert history[0][0] != pytest.approx(history_by_hand[0][0], rel=1e-3), "the late 0.1 s carries misfit"
 
 
 @pytest.mark.parametrize(
