@@ -122,7 +122,7 @@ def refine(
     e.g. to score them against the truth. The first and last rows are over the whole record; the rows
     between over the record the descent simulates (``descent_record``: the same unless ``record_s`` is
     shorter than the record). ``stop()`` true after an iteration's misfit ends the descent there (Ctrl-C):
-    the maps of that iteration, and k + 1 rows of history.
+    the maps of that iteration, and k + 1 rows of history (the last over the descent's record).
     """
     check_velocity_range(*velocity_range)
     vel_min, vel_max = velocity_range
@@ -145,7 +145,7 @@ def refine(
                 gradient_sampling_interval=settings.gradient_sampling_interval,
             )
             misfit = relative_misfit(simulated.detach(), descended)
-            if iteration == 0 and descended is not observed:  # the start's misfit over the whole record
+            if iteration == 0 and descended.shape != observed.shape:  # the start's misfit over the whole record
                 with torch.no_grad():
                     misfit = relative_misfit(simulate_shot_gathers(velocity, n_time=n_time), observed)
         history.append(misfit.tolist())
