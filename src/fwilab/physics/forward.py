@@ -80,13 +80,18 @@ def ricker_wavelet(dtype: torch.dtype = torch.float32, n_time: int = N_TIME) -> 
     )
 
 
-def simulate_shot_gathers(velocity: torch.Tensor, n_time: int = N_TIME) -> torch.Tensor:
+def simulate_shot_gathers(
+    velocity: torch.Tensor, n_time: int = N_TIME, *, gradient_sampling_interval: int = 1
+) -> torch.Tensor:
     """Shot gathers (n, 5, n_time, 70) for velocity maps (n, 1, 70, 70) or (n, 70, 70) in m/s.
 
     All 5 shots of all n models propagate in one deepwave call on the velocity tensor's device.
     Differentiable in ``velocity`` (deepwave's adjoint); float64 maps propagate in float64 (the
     finite-difference test of the gradient), anything else in float32 (the generator's data).
-    ``n_time`` shortens the record for cheap tests; the first samples are the same as the full one's.
+    ``n_time`` shortens the record (cheap tests, refinement's ``record_s``); the first samples are the same as the
+    full one's. ``gradient_sampling_interval`` k: the gradient's time integral summed every k-th step (deepwave's
+    ``model_gradient_sampling_interval``: k times less wavefield stored and correlated); k must divide ``n_time``
+    when the maps require a gradient, and is ignored when they do not.
     """
     if velocity.dim() == 4:
         velocity = velocity[:, 0]
@@ -117,6 +122,7 @@ def simulate_shot_gathers(velocity: torch.Tensor, n_time: int = N_TIME) -> torch
             pml_freq=PEAK_FREQUENCY_HZ,
             max_vel=MAX_VELOCITY,
             courant_number=COURANT_NUMBER,
+            model_gradient_sampling_interval=gradient_sampling_interval,
         )
     recorded = result.receiver_amplitudes
     return -recorded.reshape(n, N_SOURCES, N_RECEIVERS, n_time).transpose(2, 3).contiguous()

@@ -25,6 +25,16 @@ Choices, and why:
 * **Velocity clamped** to [vel_min, vel_max] after each step: the forward operator is stable up to
   MAX_VELOCITY only, and a map outside the family's range is not a valid answer.
 
+* **Less wave-equation work per iteration, the same gradient** (``gradient_sampling_interval``,
+  ``record_s``): the gradient is the time integral of the forward wavefield times the adjoint one, and
+  storing the forward wavefield at every 1 ms step dominates an iteration's cost on CPU (a forward
+  with it stored takes 3x one without). Both fields carry energy up to ~45 Hz (the 15 Hz Ricker), so
+  their product is sampled finely enough every 10th step (100 Hz); and after 0.8 s of the 1 s record
+  the observed data hold 2e-6 of their energy, so the descent simulates 0.8 s. Measured on two
+  validation maps, from a blurred truth and from the 1-D start, each stage: the gradient within 1e-4
+  (interval 10, whole record; 10-86% off at 20) and 1e-3 (0.8 s) of every step's over the whole
+  record. The README has the cost and the worked example before and after.
+
 Samples are independent: their shots propagate together in one deepwave call, and the loss is the
 sum of the samples' squared relative misfits, so each map gets its own gradient.
 """
@@ -40,7 +50,7 @@ import torch.nn.functional as F
 from fwilab.config.groups import RefineSettings
 from fwilab.data_contract import VELOCITY_SHAPE
 from fwilab.gaussian import gaussian_line
-from fwilab.physics.forward import simulate_shot_gathers
+from fwilab.physics.forward import DT_S, simulate_shot_gathers
 from fwilab.physics.misfit import TIME_AXIS, check_velocity_range, continuation_band, lowpass, relative_misfit
 
 IterationCallback = Callable[[int, torch.Tensor, torch.Tensor], None]  # (iteration, velocity, misfit per sample)
@@ -87,6 +97,14 @@ def stage_of(iteration: int, settings: RefineSettings) -> float | None:
     return continuation_band(settings.frequencies_hz, iteration, settings.iterations)
 
 
+def descent_record(n_time: int, settings: RefineSettings) -> int:
+    """The time samples the descent simulates: the first ``record_s`` of the ``n_time`` recorded (all: null, or a
+    shorter record), rounded down to whole gradient-sampling intervals (deepwave steps the gradient's stride)."""
+    wanted = n_time if settings.record_s is None else min(n_time, round(settings.record_s / DT_S))
+    interval = settings.gradient_sampling_interval
+    return max(interval, wanted // interval * interval)
+
+
 def refine(
     start: torch.Tensor,
     observed: torch.Tensor,
@@ -100,20 +118,35 @@ def refine(
 
     Returns the maps and the full-band relative misfit per sample before every update and after the
     last (iterations + 1 rows); ``on_iteration(k, velocity, misfit)`` sees the same maps and numbers,
-    e.g. to score them against the truth. ``stop()`` true after an iteration's misfit ends the descent
-    there (Ctrl-C): the maps of that iteration, and k + 1 rows of history.
+    e.g. to score them against the truth. The first and last rows are over the whole record; the rows
+    between over the record the descent simulates (``descent_record``: the same unless ``record_s`` is
+    shorter than the record). ``stop()`` true after an iteration's misfit ends the descent there (Ctrl-C):
+    the maps of that iteration, and k + 1 rows of history (the last over the descent's record).
     """
     check_velocity_range(*velocity_range)
     vel_min, vel_max = velocity_range
     observed = observed.to(start.device, torch.float32)
+    n_time = observed.shape[TIME_AXIS]
+    descended = observed.narrow(TIME_AXIS, 0, descent_record(n_time, settings))
     velocity = start.detach().to(torch.float32).clamp(vel_min, vel_max).requires_grad_(True)
     history: list[list[float]] = []
     filtered: dict[float | None, torch.Tensor] = {}
     for iteration in range(settings.iterations + 1):
         last = iteration == settings.iterations
-        with torch.set_grad_enabled(not last):
-            simulated = simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS])
-        misfit = relative_misfit(simulated.detach(), observed)
+        if last:
+            with torch.no_grad():
+                simulated = simulate_shot_gathers(velocity, n_time=n_time)
+            misfit = relative_misfit(simulated, observed)
+        else:
+            simulated = simulate_shot_gathers(
+                velocity,
+                n_time=descended.shape[TIME_AXIS],
+                gradient_sampling_interval=settings.gradient_sampling_interval,
+            )
+            misfit = relative_misfit(simulated.detach(), descended)
+            if iteration == 0 and descended.shape != observed.shape:  # the start's misfit over the whole record
+                with torch.no_grad():
+                    misfit = relative_misfit(simulate_shot_gathers(velocity, n_time=n_time), observed)
         history.append(misfit.tolist())
         if on_iteration is not None:
             on_iteration(iteration, velocity.detach(), misfit)
@@ -121,7 +154,7 @@ def refine(
             break
         cutoff = stage_of(iteration, settings)
         if cutoff not in filtered:
-            filtered[cutoff] = lowpass(observed, cutoff)
+            filtered[cutoff] = lowpass(descended, cutoff)
         loss = relative_misfit(lowpass(simulated, cutoff), filtered[cutoff]).square().sum() / 2
         (gradient,) = torch.autograd.grad(loss, velocity)
         with torch.no_grad():

@@ -78,7 +78,13 @@ def test_a_wrong_data_value_is_refused_naming_key_and_value(override, message):
 def test_refinement_settings_hold_refine_yaml_defaults():
     value = read_group("", OmegaConf.load(CONF / "refine.yaml"), RefineSettings, closed=False)
     assert value == RefineSettings(
-        iterations=100, step_ms=150.0, frequencies_hz=(5.0, 10.0, None), smoothing_cells=1.0, depth_scaling=1.0
+        iterations=100,
+        step_ms=150.0,
+        frequencies_hz=(5.0, 10.0, None),
+        smoothing_cells=1.0,
+        depth_scaling=1.0,
+        gradient_sampling_interval=10,
+        record_s=0.8,
     )
 
 
@@ -87,6 +93,17 @@ def test_refinement_settings_hold_refine_yaml_defaults():
     [
         ({"frequencies_hz": [None, 5.0]}, "frequencies_hz=[None, 5.0]: the full band (null) can only come last"),
         ({"smoothing_cells": -1.0}, "smoothing_cells=-1.0 must be 0 (no smoothing) or positive"),
+        (
+            {"gradient_sampling_interval": 20},
+            "gradient_sampling_interval=20 must be a whole number of time steps from 1 to 10 "
+            "(coarser sampling aliases the 15 Hz wavefields' gradient)",
+        ),
+        (
+            {"gradient_sampling_interval": 0},
+            "gradient_sampling_interval=0 must be a whole number of time steps from 1 to 10 "
+            "(coarser sampling aliases the 15 Hz wavefields' gradient)",
+        ),
+        ({"record_s": 0.0}, "record_s=0.0 must be a positive time in s (null: all)"),
     ],
 )
 def test_a_wrong_refinement_value_is_refused_naming_key_and_value(change, message):
