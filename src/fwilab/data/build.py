@@ -119,5 +119,8 @@ def build_data(cfg: DataSettings) -> DataBundle:
         val=build_split(cfg, "val", root),
         normalizer=normalizer_for(cfg, root),
     )
+    for split in SPLITS:
+        if not getattr(data, split).labelled:
+            raise DataError(f"data.{split}: its split file lists gathers without velocity files; training needs both")
     check_data({"train": data.train, "val": data.val}, data.normalizer, cfg.check)
     return data

@@ -2,7 +2,8 @@
 
 A data file holds seismic ``(n, 5, 1000, 70)`` float32 and its partner velocity ``(n, 1, 70, 70)``
 float32 (n = 500 in the official download). A split file lists one ``seis_path<TAB>vel_path`` pair
-per line; relative paths resolve against the data root. The official download needs no split
+per line; relative paths resolve against the data root. A line with the seismic path alone lists
+gathers without velocity maps: a split only refinement reads (its data misfit; training refuses it). The official download needs no split
 file: an ``OfficialLayout`` names a family's files (``data/dataN.npy`` + ``model/modelN.npy`` for
 the Vel and Style families, ``seis{G}_1_{i}.npy`` + ``vel{G}_1_{i}.npy`` for the Fault families) and
 which of them are train and which validation.
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FilePair:
-    """One seismic file and the velocity file that labels it."""
+    """One seismic file and the velocity file that labels it (None: gathers without maps)."""
 
     seismic: Path
-    velocity: Path
+    velocity: Path | None
 
 
 def _found_by_name(listed: Path, root: Path) -> Path | None:
@@ -59,14 +60,14 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
         if not line.strip():
             continue
         fields = line.strip().split("\t") if "\t" in line else line.split()
-        if len(fields) != 2:
-            raise DataError(f"{split_file}:{number}: expected 'seis_path<TAB>vel_path', got {line!r}")
+        if len(fields) not in (1, 2):
+            raise DataError(f"{split_file}:{number}: expected 'seis_path<TAB>vel_path' or 'seis_path', got {line!r}")
         paths = [Path(field) if Path(field).is_absolute() else base / field for field in fields]
         for k, path in enumerate(paths):
             if not path.exists() and root is not None and (found := _found_by_name(path, base)) is not None:
                 relocated.append(path)
                 paths[k] = found
-        pairs.append(FilePair(*paths))
+        pairs.append(FilePair(paths[0], paths[1] if len(paths) == 2 else None))
     if not pairs:
         raise DataError(f"split file {split_file} lists no files")
     if relocated:
@@ -83,7 +84,9 @@ def read_split_file(split_file: str | Path, root: str | Path | None = None) -> l
 def write_split_file(split_file: str | Path, pairs: Sequence[FilePair], root: str | Path) -> None:
     """Write pairs as an OpenFWI split file, with paths relative to ``root``."""
     root = Path(root)
-    lines = [f"{p.seismic.relative_to(root)}\t{p.velocity.relative_to(root)}" for p in pairs]
+    lines = [
+        "\t".join(str(path.relative_to(root)) for path in (p.seismic, p.velocity) if path is not None) for p in pairs
+    ]
     Path(split_file).write_text("\n".join(lines) + "\n")
 
 
@@ -247,9 +250,11 @@ def read_velocity_file(path: str | Path) -> np.ndarray:
     return np.array(_open_array(Path(path), VELOCITY_SHAPE))
 
 
-def open_pair(pair: FilePair) -> tuple[np.ndarray, np.ndarray]:
-    """Memory-map one pair after checking shapes, dtypes and matching sample counts."""
+def open_pair(pair: FilePair) -> tuple[np.ndarray, np.ndarray | None]:
+    """Memory-map one pair after checking shapes, dtypes and matching sample counts (velocity None: gathers alone)."""
     seismic = _open_array(pair.seismic, SEISMIC_SHAPE)
+    if pair.velocity is None:
+        return seismic, None
     velocity = _open_array(pair.velocity, VELOCITY_SHAPE)
     if len(seismic) != len(velocity):
         raise DataError(
@@ -285,6 +290,20 @@ class OpenFWIDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    @property
+    def labelled(self) -> bool:
+        """Whether every file has its velocity maps (a split of gathers alone is only refined, never trained on)."""
+        return all(pair.velocity is not None for pair in self.pairs)
+
+    def gathers(self, index: int) -> torch.Tensor:
+        """The shot gathers (5, 1000, 70) of item ``index``, labelled or not."""
+        file_index, row = self.locate(index)
+        pair = self.pairs[file_index]
+        seismic = read_sample(pair.seismic, self._arrays[file_index][0], row)
+        if not np.isfinite(seismic).all():
+            raise DataError(f"{pair.seismic} sample {row} holds NaN or Inf values")
+        return torch.from_numpy(seismic)
+
     def rows_by_file(self) -> list[np.ndarray]:
         """For each file of ``pairs``, the sorted sample numbers within it that the data set uses."""
         files = np.searchsorted(self._offsets, self.indices, side="right") - 1
@@ -304,6 +323,8 @@ class OpenFWIDataset(Dataset):
         file_index, row = self.locate(index)
         pair = self.pairs[file_index]
         seismic_file, velocity_file = self._arrays[file_index]
+        if pair.velocity is None or velocity_file is None:
+            raise DataError(f"{pair.seismic} has no velocity file in its split file; training and scoring need one")
         seismic, velocity = read_sample(pair.seismic, seismic_file, row), read_sample(pair.velocity, velocity_file, row)
         for array, path in ((seismic, pair.seismic), (velocity, pair.velocity)):
             if not np.isfinite(array).all():
