@@ -18,6 +18,7 @@ velocity files are scored by their data misfit alone.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -67,6 +68,7 @@ STARTS = {"network": "network + FWI", "1d": "1-D start + FWI", "file": "file sta
 START_ROWS = {"network": "network", "1d": "1-D start", "file": "file start"}  # the start's own row
 BATCHES = "batches"  # the run directory's folder of refined batches
 RUN_FILE = "refine_run.json"  # what the run refines, and with which settings: a resume must match it
+RANKS_WAIT = datetime.timedelta(hours=12)  # how long a rank that has finished waits for the others
 KM_PER_S_LIMIT = 10.0  # a start map below this is in km/s, not m/s
 
 
@@ -401,7 +403,8 @@ def _processes(device: torch.device) -> tuple[DistributedContext, torch.device]:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="gloo", rank=rank, world_size=world)
+    # the ranks meet only before and after their batches: one may wait for another's last batch for long
+    dist.init_process_group(backend="gloo", rank=rank, world_size=world, timeout=RANKS_WAIT)
     return DistributedContext(rank=rank, world_size=world), device
 
 
