@@ -234,3 +234,10 @@ def test_the_command_line_reads_samples_all_and_a_range(tmp_path):
         with initialize_config_module(config_module="fwilab.conf", version_base="1.3"):
             cfg = compose(config_name="refine", overrides=[f"checkpoint={tmp_path / 'x.pt'}", f"samples={value}"])
         assert read_settings(cfg, RefineTaskSettings).samples == expected
+
+
+def test_the_merge_command_refuses_a_folder_without_refine_runs_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "refine_merge.py"), str(tmp_path)], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and result.stderr == f"error: {tmp_path} holds no refine runs (*/refine_run.json)\n"

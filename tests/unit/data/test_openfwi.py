@@ -177,9 +177,24 @@ def test_a_directory_given_for_a_data_or_split_file_is_named_as_one(tmp_path):
 
 def test_malformed_split_line_names_file_and_line(tmp_path):
     split = tmp_path / "train.txt"
-    split.write_text("data1.npy\tmodel1.npy\nonly_one_path.npy\n")
-    with pytest.raises(DataError, match=r"train\.txt:2"):
+    split.write_text("data1.npy\tmodel1.npy\ndata2.npy\tmodel2.npy\tmodel3.npy\n")
+    with pytest.raises(DataError, match=r"train\.txt:2: expected 'seis_path<TAB>vel_path' or 'seis_path'"):
         read_split_file(split, tmp_path)
+
+
+def test_a_split_of_gathers_alone_reads_them_and_refuses_to_give_maps(tmp_path):
+    """A split file line with the seismic path alone: gathers without velocity maps (refinement's data misfit)."""
+    pair = _write_pair(tmp_path, 1)
+    (tmp_path / "gathers.txt").write_text("data1.npy\n")
+    dataset = OpenFWIDataset(read_split_file(tmp_path / "gathers.txt", tmp_path))
+    assert not dataset.labelled and len(dataset) == 3 and OpenFWIDataset([pair]).labelled
+    assert torch.equal(dataset.gathers(2), torch.from_numpy(np.load(pair.seismic)[2]))
+    with pytest.raises(DataError, match="has no velocity file in its split file"):
+        dataset[0]
+    (tmp_path / "train.txt").write_text("data1.npy\tmodel1.npy\n")
+    cfg = _data_config("curvefault_a", tmp_path, "data.train_split=train.txt", "data.val_split=gathers.txt")
+    with pytest.raises(DataError, match="data.val: its split file lists gathers without velocity files"):
+        build_data(read_data(cfg))
 
 
 def test_truncated_file_names_it(tmp_path):
