@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -515,7 +516,8 @@ def _refine_batches(
     context: DistributedContext,
     watch: PreemptionWatch,
 ) -> bool:
-    """Refine and save ``mine``, batches on parallel workers (``_workers``); whether a signal stopped it."""
+    """Refine and save ``mine``, batches on parallel workers (``_workers``), on CPU one thread each (also when
+    there is one: deepwave's threads wait on each other at every time step); whether a signal stopped it."""
     lock = threading.Lock()
     samples = sum(stop - first for first, stop in mine)
     progress = Progress(task.iterations * samples * len(plan.starts), "refinement", unit="sample-iterations")
@@ -547,12 +549,12 @@ def _refine_batches(
                     format_duration(progress.remaining_s(progress.done)),
                 )
 
-    with progress:
+    with progress, torch_threads(1) if device.type == "cpu" else nullcontext():
         if workers == 1:
             for batch in mine:
                 run(batch)
         else:
-            with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+            with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(run, mine))
     return stop()
 
