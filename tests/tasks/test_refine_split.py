@@ -16,6 +16,7 @@ from omegaconf import open_dict
 from fwilab.config.tasks import RefineTaskSettings, read_settings
 from fwilab.data.openfwi import read_velocity_file
 from fwilab.errors import ConfigError, DataError
+from fwilab.experiments.summary import read_job
 from fwilab.tasks.refine import merge_runs, run_refine
 from fwilab.training.loop import train
 from fwilab.training.train_settings import check_train
@@ -84,6 +85,12 @@ def test_the_refined_set_is_scored_as_openfwi_scores_a_model(one_process, tiny_d
     assert written["final"] == pytest.approx({k: v for k, v in written["table"][1].items() if k != "model"})
     assert [row["model"] for row in written["table"]] == ["network", "network + FWI", "truth"]
     assert result["samples"] == 4 and len(list((run_dir / "batches").glob("*.pt"))) == 4
+    row = read_job(run_dir, []).row(set())  # a sweep summary's row, as for a trained model
+    assert (row["final_mae"], row["final_ssim"], row["status"]) == (
+        written["final"]["mae"],
+        written["final"]["ssim"],
+        "completed",
+    )
 
 
 def test_two_gloo_processes_write_what_one_process_writes(checkpoint, one_process, tmp_path):
