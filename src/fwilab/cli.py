@@ -26,7 +26,7 @@ from fwilab.run_lock import LOCK_NAME, RunDirectoryInUse, RunLock
 from fwilab.training.record import RunRecord
 
 log = logging.getLogger("fwilab")
-DATA_PARALLEL_CONFIGS = ("train",)  # the tasks torchrun may start several times: one run, data-parallel
+DATA_PARALLEL_CONFIGS = ("train", "refine")  # the tasks torchrun may start several times: one run, its ranks sharing it
 TORCHRUN_MULTIRUN = (
     "torchrun with -m would run the whole sweep in every process; start one torchrun per sweep point, "
     "or sweep with -m hydra/launcher=slurm trainer=ddp (one multi-task SLURM job per point)"

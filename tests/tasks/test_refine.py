@@ -160,22 +160,23 @@ def test_refine_command_on_the_smoke_data_set(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_stops_refine_keeping_its_directory_log_and_status_interrupted(checkpoint, tmp_path):
     """A Ctrl-C once the refinement has begun ends it after the iteration under way (the run asks for 100,000):
-    exit status 130, the run directory with its log, and metrics.json with status interrupted and where."""
+    exit status 130, the run directory with its log, and metrics.json with status interrupted and the batches done
+    (none: the unfinished batch is not kept)."""
     run_dir = tmp_path / "refine"
     command = [sys.executable, str(ROOT / "scripts" / "refine.py"), f"checkpoint={checkpoint}", "logger=none"]
     overrides = ["samples=1", "iterations=100000", "batch_size=1", f"hydra.run.dir={run_dir}"]
     process = subprocess.Popen([*command, *overrides], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:  # the watch is on from this line
-            if "refining 1 samples" in line:
+            if "refining samples 0:1" in line:
                 process.send_signal(signal.SIGINT)
                 break
         stdout, stderr = process.communicate(timeout=600)
     finally:
         process.kill()
     assert process.returncode == 130 and stderr == "", stderr
-    assert "Ctrl-C: stopping after this iteration" in stdout and "stopped by SIGINT at iteration" in stdout
+    assert "Ctrl-C: stopping after this iteration" in stdout and "stopped by SIGINT; 0 of 1 batches" in stdout
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "interrupted" and record["interrupted_by"] == "SIGINT"
-    assert record["interrupted_in"] == "network + FWI" and 0 <= record["iterations_done"] < 100000
+    assert record["batches_done"] == 0 and not list((run_dir / "batches").glob("*.pt"))
     assert "stopped by SIGINT" in (run_dir / "refine.log").read_text() and (run_dir / ".hydra").is_dir()

@@ -292,6 +292,8 @@ def test_a_folder_of_training_evaluate_and_refine_runs_puts_each_in_its_section(
     for (_, cells), row in zip(refine_rows, table):
         assert float(cells[-2]) == pytest.approx(row["data_misfit_mean"], rel=1e-3, abs=1e-9)
         assert float(cells[-1]) == pytest.approx(row["data_misfit_median"], rel=1e-3, abs=1e-9)
+        for cell, key in zip(cells[-6:-3], ("mae", "rmse", "ssim")):  # the refined set scored like a model
+            assert float(cell) == pytest.approx(row[key], rel=1e-3, abs=1e-9)
     assert [run for run, _, _ in page.rows].count("1") == 2 and {run for run, _, _ in page.rows} == {"1", "2"}
     assert {name for name in page.pictures if name.startswith("pictures/")} == {
         f"pictures/{p.name}" for p in (physics_runs / "2" / "pictures").glob("*.png")

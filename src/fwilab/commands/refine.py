@@ -4,7 +4,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from fwilab.cli import hydra_command, hydra_task, run_dir
+from fwilab.cli import hydra_command, hydra_task, run_dir, start_run_files
 from fwilab.commands import CONFIG_PATH
 from fwilab.config.tasks import RefineTaskSettings, read_settings
 from fwilab.tasks.refine import run_refine
@@ -14,7 +14,8 @@ from fwilab.tasks.refine import run_refine
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="refine")
 @hydra_task
 def main(cfg: DictConfig) -> dict:
-    return run_refine(read_settings(cfg, RefineTaskSettings), run_dir())  # checked before the checkpoint is read
+    # checked before the checkpoint is read; the run's record and log are written once a resume is known to match
+    return run_refine(read_settings(cfg, RefineTaskSettings), run_dir(), start_run_files)
 
 
 if __name__ == "__main__":

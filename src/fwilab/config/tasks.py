@@ -7,10 +7,12 @@ A task's value also holds the composed config it was read from (``config``): wha
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from fwilab.config.checks import (
     TEXT,
@@ -22,6 +24,7 @@ from fwilab.config.checks import (
     nested,
     number,
     read_group,
+    setting,
     unchecked,
     whole,
 )
@@ -153,12 +156,71 @@ class LandscapeSettings(CheckpointTaskSettings):
     logger: LoggerSettings = nested(read_logger)
 
 
+REFINE_STARTS = ("network", "1d", "file")  # the checkpoint's maps, the smooth 1-D start, start_file's maps
+
+
+def _optional_text(wanted: str) -> Callable[[str, Any], None]:
+    def check(key: str, value: Any) -> None:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{key}={value!r} must be {wanted}")
+
+    return check
+
+
+def sample_span(key: str, value: Any) -> tuple[int, int | None]:
+    """``samples``: N (the first N), ``all`` or ``A:B`` (samples A to B-1; ``A:`` to the end) as (first, stop); stop
+    None: the split's end."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 1:
+            return 0, value
+    elif value == "all":
+        return 0, None
+    elif isinstance(value, str) and re.fullmatch(r"\d+:\d*", value):
+        first, stop = value.split(":")
+        if not stop or int(stop) > int(first):
+            return int(first), int(stop) if stop else None
+    raise ConfigError(
+        f"{key}={value!r} must be a number of first samples, all, or a range A:B (samples A to B-1; A: to the end)"
+    )
+
+
+def _samples(key: str, value: Any) -> None:
+    sample_span(key, value)
+
+
+def shard_of(key: str, value: Any) -> tuple[int, int] | None:
+    """``shard``: K/N (the K-th of N contiguous parts of the selected samples, K from 0) as (K, N); None: all."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)/(\d+)", str(value))
+    if match is None or not int(match[1]) < int(match[2]):
+        raise ConfigError(f"{key}={value!r} must be K/N, part K (from 0) of N, e.g. 0/4")
+    return int(match[1]), int(match[2])
+
+
+def _shard(key: str, value: Any) -> None:
+    shard_of(key, value)
+
+
+def _starts(key: str, value: Any) -> None:
+    if value == "auto":
+        return
+    names = list(value) if isinstance(value, (list, tuple, ListConfig)) else None
+    if not names or len(set(names)) != len(names) or not set(names) <= set(REFINE_STARTS):
+        raise ConfigError(f"{key}={value!r} must be auto or a list of distinct starts from {list(REFINE_STARTS)}")
+
+
 @dataclass(frozen=True)
 class RefineTaskSettings(CheckpointTaskSettings, RefineSettings):
-    """refine.yaml: a checkpoint task whose value is also the refinement's settings (``RefineSettings``)."""
+    """refine.yaml: a checkpoint task whose value is also the refinement's settings (``RefineSettings``); without a
+    checkpoint (``checkpoint: null``), classical FWI of ``data=``'s gathers."""
 
     CONFIG: ClassVar[str] = "refine.yaml"
-    samples: int = whole()
+    checkpoint: str | None = setting(_optional_text("a checkpoint file (null: classical FWI, no network)"))
+    samples: int | str = setting(_samples)
+    shard: str | None = setting(_shard)
+    starts: str | tuple[str, ...] = setting(_starts)
+    start_file: str | None = setting(_optional_text("an OpenFWI velocity file (n, 1, 70, 70) in m/s"))
     batch_size: int = whole()
     baseline: BaselineSettings = group(BaselineSettings)
     pictures: int = whole(minimum=0)

@@ -2,8 +2,9 @@
 
 A data file holds seismic ``(n, 5, 1000, 70)`` float32 and its partner velocity ``(n, 1, 70, 70)``
 float32 (n = 500 in the official download). A split file lists one ``seis_path<TAB>vel_path`` pair
-per line; relative paths resolve against the data root. The official download needs no split
-file: an ``OfficialLayout`` names a family's files (``data/dataN.npy`` + ``model/modelN.npy`` for
+per line; relative paths resolve against the data root. A line with the seismic path alone lists
+gathers without velocity maps (refinement reports their data misfit; physics-driven training learns
+from them). The official download needs no split file: an ``OfficialLayout`` names a family's files (``data/dataN.npy`` + ``model/modelN.npy`` for
 the Vel and Style families, ``seis{G}_1_{i}.npy`` + ``vel{G}_1_{i}.npy`` for the Fault families) and
 which of them are train and which validation.
 
@@ -328,6 +329,20 @@ class OpenFWIDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @property
+    def has_all_labels(self) -> bool:
+        """Whether every item's velocity map is read (a seismic-only split's: none is)."""
+        return len(self.labelled) == len(self.indices)
+
+    def gathers(self, index: int) -> torch.Tensor:
+        """The shot gathers (5, 1000, 70) of item ``index``, labelled or not: what refinement fits."""
+        file_index, row = self.locate(index)
+        pair = self.pairs[file_index]
+        seismic = read_sample(pair.seismic, self._arrays[file_index][0], row)
+        if not np.isfinite(seismic).all():
+            raise DataError(f"{pair.seismic} sample {row} holds NaN or Inf values")
+        return torch.from_numpy(seismic)
 
     def rows_by_file(self) -> list[np.ndarray]:
         """For each file of ``pairs``, the sorted sample numbers within it that the data set uses."""

@@ -132,7 +132,8 @@ def _table_rows(jobs: list[Job]) -> list[tuple[str, list[tuple[str, str]]]]:
 
 def data_fit(job: Job, run_dir: Path) -> dict[str, Any] | None:
     """An evaluate run's (``physics.samples`` > 0) or a refine run's data misfit: mean and median per kind of map,
-    the true maps' (the operator's floor) last, and its pictures; None for any other run."""
+    the true maps' (the operator's floor) last, a refine run's MAE / RMSE / SSIM per kind of map (the refined set
+    scored like a model), and its pictures; None for any other run."""
     metrics = job.metrics
     if "data_misfit_mean" in metrics:
         samples = metrics["physics_samples"]
@@ -144,10 +145,16 @@ def data_fit(job: Job, run_dir: Path) -> dict[str, Any] | None:
                 "median": metrics["data_misfit_truth_median"],
             },
         ]
+        rows = [{**row, "mae": None, "rmse": None, "ssim": None} for row in rows]
     elif "table" in metrics:
         samples = metrics["samples"]
         rows = [
-            {"model": row["model"], "mean": row["data_misfit_mean"], "median": row["data_misfit_median"]}
+            {
+                "model": row["model"],
+                "mean": row["data_misfit_mean"],
+                "median": row["data_misfit_median"],
+                **{key: row.get(key) for key in ("mae", "rmse", "ssim")},  # absent for gathers without maps
+            }
             for row in metrics["table"]
         ]
     else:

@@ -177,9 +177,20 @@ def test_a_directory_given_for_a_data_or_split_file_is_named_as_one(tmp_path):
 
 def test_malformed_split_line_names_file_and_line(tmp_path):
     split = tmp_path / "train.txt"
-    split.write_text("data1.npy\tmodel1.npy\ndata2.npy\tmodel2.npy\tthird.npy\n")
-    with pytest.raises(DataError, match=r"train\.txt:2"):
+    split.write_text("data1.npy\tmodel1.npy\ndata2.npy\tmodel2.npy\tmodel3.npy\n")
+    with pytest.raises(DataError, match=r"train\.txt:2: expected 'seis_path<TAB>vel_path' or 'seis_path'"):
         read_split_file(split, tmp_path)
+
+
+def test_a_split_of_gathers_alone_reads_them_and_gives_no_maps(tmp_path):
+    """A split file line with the seismic path alone: gathers without velocity maps (refinement's data misfit)."""
+    pair = _write_pair(tmp_path, 1)
+    (tmp_path / "gathers.txt").write_text("data1.npy\n")
+    dataset = OpenFWIDataset(read_split_file(tmp_path / "gathers.txt", tmp_path))
+    assert not dataset.has_all_labels and len(dataset) == 3 and OpenFWIDataset([pair]).has_all_labels
+    assert torch.equal(dataset.gathers(2), torch.from_numpy(np.load(pair.seismic)[2]))
+    seismic, velocity = dataset[0]
+    assert torch.equal(seismic, torch.from_numpy(np.load(pair.seismic)[0])) and velocity.isnan().all()
 
 
 def test_truncated_file_names_it(tmp_path):
