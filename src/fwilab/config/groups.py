@@ -296,6 +296,7 @@ class PhysicsObjectiveSettings(ObjectiveSettings):
     misfit: Literal["relative", "l1_l2"] = choice(DATA_MISFITS)
     frequencies_hz: tuple[float | None, ...] = setting(_frequencies)
     depth_scaling: float = number("non-negative")
+    gradient_sampling_interval: int = setting(_sampling_interval)  # as refinement's: time steps between its samples
 
 
 OBJECTIVES: dict[str, type[ObjectiveSettings]] = {

@@ -49,7 +49,9 @@ class SeismicDataLoss:
     """The data loss of maps in m/s against recorded gathers; see the module's docstring for each field's reason.
 
     ``velocity_range``: the clamp (vel_min, vel_max); ``compress``: the network's view of the gathers, used by
-    ``l1_l2``; ``n_time``: the record length compared (None: the observed record's), shorter for cheap tests.
+    ``l1_l2``; ``n_time``: the record length compared (None: the observed record's), shorter for cheap tests;
+    ``gradient_sampling_interval``: deepwave sums the gradient every k-th time step, as refinement does (the largest k
+    up to this that divides the record: deepwave steps the gradient in whole strides).
     """
 
     velocity_range: tuple[float, float]
@@ -58,6 +60,7 @@ class SeismicDataLoss:
     depth_scaling: float = 0.0
     compress: Compress | None = None
     n_time: int | None = None
+    gradient_sampling_interval: int = 1
 
     def __post_init__(self) -> None:
         if self.misfit not in MISFITS:
@@ -85,7 +88,9 @@ class SeismicDataLoss:
         scaled by depth: one deepwave call forward, one adjoint."""
         with torch.enable_grad():
             velocity = velocity.detach().requires_grad_(True)
-            simulated = simulate_shot_gathers(velocity, n_time=observed.shape[TIME_AXIS])
+            n_time = observed.shape[TIME_AXIS]
+            interval = max(k for k in range(1, self.gradient_sampling_interval + 1) if n_time % k == 0)
+            simulated = simulate_shot_gathers(velocity, n_time=n_time, gradient_sampling_interval=interval)
             losses = self._compare(lowpass(simulated, cutoff_hz), lowpass(observed, cutoff_hz))
             (gradient,) = torch.autograd.grad(losses.sum(), velocity)
         if self.depth_scaling:

@@ -438,6 +438,8 @@ def run_refine(
         if context.is_main:
             write_json(run_dir / RUN_FILE, record)
         result = _refine_job(task, run_dir, inputs, plan, record, context, device)
+        context.any(False)  # the ranks leave together, once rank 0 has written the outputs (torchrun ends the rest
+        # if one fails): a rank that tore its process group down while rank 0 still wrote could abort
     finally:
         context.close()
     if result["status"] == "preempted" and result["interrupted_by"] != "another rank":

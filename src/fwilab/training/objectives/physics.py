@@ -46,6 +46,7 @@ class Physics(Objective):
             frequencies_hz=tuple(physics.frequencies_hz),
             depth_scaling=physics.depth_scaling,
             compress=normalizer.seismic,
+            gradient_sampling_interval=physics.gradient_sampling_interval,
         )
         return cls(tools, physics, data_loss)
 
