@@ -144,6 +144,8 @@ def test_a_resume_with_other_settings_is_refused_and_changes_nothing(checkpoint,
     before = files_in(tmp_path)
     with pytest.raises(ConfigError, match=r"cannot resume .*: iterations is 1 there and 2 now"):
         run_refine(_settings(checkpoint, samples=1, iterations=2), tmp_path)
+    with pytest.raises(ConfigError, match=r"cannot resume .*: gradient_sampling_interval is 10 there and 1 now"):
+        run_refine(_settings(checkpoint, samples=1, iterations=1, gradient_sampling_interval=1), tmp_path)
     assert files_in(tmp_path) == before
 
 

@@ -315,6 +315,11 @@ class OpenFWIDataset(Dataset):
         if labelled_share is None:
             labelled_share = 0.0 if unlabelled_pairs else 1.0
         labelled_count = round(labelled_share * len(self.indices))
+        if labelled_share > 0 and not labelled_count:
+            raise DataError(
+                f"a labelled share of {labelled_share:g} of {len(self.indices)} samples labels none of them: "
+                f"give a share of at least {1 / len(self.indices):.2g}, or 0 for none"
+            )
         self.labelled = subset_indices(len(self.indices), labelled_count, seed) if labelled_count else np.arange(0)
         self._is_labelled = np.zeros(len(self.indices), dtype=bool)
         self._is_labelled[self.labelled] = True

@@ -36,8 +36,7 @@ from typing import Any
 
 import torch
 
-from fwilab.device import available_cores
-from fwilab.physics.forward import on_each_core, simulate_shot_gathers
+from fwilab.physics.forward import cores_of_this_process, on_each_core, simulate_shot_gathers
 from fwilab.physics.misfit import TIME_AXIS, continuation_band, lowpass, relative_misfit
 
 MISFITS = ("relative", "l1_l2")
@@ -118,7 +117,7 @@ class _PerCoreLoss(torch.autograd.Function):
 
         n = len(velocity)
         if velocity.device.type == "cpu" and n > 1:
-            workers = min(available_cores(), n)
+            workers = min(cores_of_this_process(), n)
             edges = [round(k * n / workers) for k in range(workers + 1)]
             parts = on_each_core(share, list(zip(edges, edges[1:])))
         else:

@@ -30,6 +30,7 @@ published ranges.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -138,6 +139,11 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def cores_of_this_process() -> int:
+    """The cores this process may fill: its share of the machine's when torchrun started several on it."""
+    return max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def on_each_core(function: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:

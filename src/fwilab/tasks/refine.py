@@ -51,7 +51,7 @@ from fwilab.diagnostics.render import render_refinement
 from fwilab.errors import ConfigError, DataError, error_line
 from fwilab.io import atomic_write, write_json
 from fwilab.metric_registry import REFINEMENT_COLUMNS, format_table
-from fwilab.physics.forward import propagation_device, torch_threads
+from fwilab.physics.forward import cores_of_this_process, propagation_device, torch_threads
 from fwilab.physics.misfit import misfit_summary, resimulated_misfit
 from fwilab.physics.refine import depth_ramp, refine
 from fwilab.plotting import figure_to_rgb
@@ -251,7 +251,10 @@ def _plan(task: RefineTaskSettings, inputs: Inputs, propagation: torch.device, s
         "start_file": None if start_maps is None else f"{Path(task.start_file).resolve()} sha256 {start_digest}",
         "baseline": list(baseline) if "1d" in starts else None,
         **{key: _plain(getattr(task, key)) for key in ("iterations", "step_ms", "frequencies_hz")},
-        **{key: getattr(task, key) for key in ("smoothing_cells", "depth_scaling")},
+        **{
+            key: getattr(task, key)
+            for key in ("smoothing_cells", "depth_scaling", "gradient_sampling_interval", "record_s")
+        },
         "batch_size_requested": task.batch_size,
         "batch_size": chosen,
     }
@@ -412,9 +415,7 @@ def _processes(device: torch.device) -> tuple[DistributedContext, torch.device]:
 def _workers(propagation: torch.device) -> int:
     """Batches refined at once by this process: on CPU one per core of its share (torchrun's ranks on one machine
     share it), each on one thread (deepwave's threads wait on each other at every time step); on a GPU one."""
-    if propagation.type != "cpu":
-        return 1
-    return max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return 1 if propagation.type != "cpu" else cores_of_this_process()
 
 
 def run_refine(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,15 @@ class DistributedContext:
         value = torch.tensor([float(flag)], device=self.device)
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
+
+    def union(self, names: Iterable[str]) -> list[str]:
+        """The sorted union of every rank's ``names``: the same list on every rank (ranks whose objective returned
+        other losses, e.g. a semi-supervised batch without a label, then issue the same collectives)."""
+        if not self.active:
+            return sorted(names)
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, sorted(names))
+        return sorted(set().union(*gathered))
 
     def broadcast_from_main(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank."""

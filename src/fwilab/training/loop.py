@@ -141,7 +141,7 @@ def _log_interval(run: Run, progress: Progress, epoch: int, lr: float) -> None:
     step, total = run.state.step, run.plan.total_steps
     named = {
         name: value
-        for name, value in run.meter.close_named(run.context.all_reduce_sum, run.context.world_size).items()
+        for name, value in run.meter.close_named(run.context.all_reduce_sum, run.context.union).items()
         if name != MAIN_LOSS
     }
     run.record.data["train_loss"].append([step, mean_loss])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +119,19 @@ class IntervalMeter:
             self.named_sums[name] += value.detach().float()
             self.named_counts[name] += 1
 
-    def close_named(self, reduce_sum: Callable[[torch.Tensor], torch.Tensor], world_size: int) -> dict[str, float]:
-        """The mean of each named loss over the interval's steps that returned it and over ranks (``reduce_sum``:
-        the sum over ranks); starts the next interval's."""
+    def close_named(
+        self, reduce_sum: Callable[[torch.Tensor], torch.Tensor], names: Callable[[Iterable[str]], list[str]]
+    ) -> dict[str, float]:
+        """The mean of each named loss over the interval's steps, on every rank, that returned it; starts the next
+        interval's. ``names``: the union of the ranks' names, ``reduce_sum``: the sum over ranks (one sum and count
+        per name on every rank, even where this rank's count is 0)."""
         means = {}
-        for name, total in self.named_sums.items():
-            if self.named_counts[name]:
-                means[name] = reduce_sum(total.clone()).item() / (self.named_counts[name] * world_size)
+        for name in names(self.named_sums):
+            total = self.named_sums.setdefault(name, torch.zeros((), device=self.device))
+            count = self.named_counts.setdefault(name, 0)
+            summed, steps = reduce_sum(torch.stack([total.detach().float(), total.new_tensor(float(count))])).tolist()
+            if steps:
+                means[name] = summed / steps
             total.zero_()
             self.named_counts[name] = 0
         return means

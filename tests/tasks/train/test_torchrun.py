@@ -236,8 +236,9 @@ def test_torchrun_is_refused_in_one_line_before_any_work(one_sample_repeated, tm
 def test_velocitygan_trains_under_torchrun_with_generator_and_critic_the_same_on_both_ranks(
     one_sample_repeated, tmp_path
 ):
-    """Each rank draws its own penalty points, so two ranks are not one process: the test is that the critic's
-    hand-averaged gradients keep it, and DDP the generator, identical on both ranks (checked at every validation)."""
+    """Each rank mixes its own batch's real and predicted maps for the penalty, so two ranks are not one process:
+    the test is that the critic's hand-averaged gradients keep it, and DDP the generator, identical on both ranks
+    (checked at every validation)."""
     run = subprocess.run(
         [
             *TORCHRUN,

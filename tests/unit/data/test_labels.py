@@ -70,6 +70,14 @@ def test_a_labelled_share_reads_the_labels_of_the_subset_that_the_same_count_sel
             assert np.isnan(velocity).all()
 
 
+def test_a_labelled_share_too_small_to_label_one_sample_is_refused(tmp_path):
+    """Semi-supervised asked, unsupervised silently run: refused instead (0.01 of 30 samples rounds to none)."""
+    pairs = [_write_pair(tmp_path, k, n=10) for k in (1, 2, 3)]
+    with pytest.raises(DataError, match="labelled share of 0.01 of 30 samples labels none"):
+        OpenFWIDataset(pairs, labelled_share=0.01)
+    assert len(OpenFWIDataset(pairs, labelled_share=1 / 30).labelled) == 1
+
+
 def test_a_velocity_file_none_of_whose_samples_is_labelled_is_not_opened(tmp_path):
     pairs = [_write_pair(tmp_path, k, n=10) for k in (1, 2, 3)]
     labelled = OpenFWIDataset(pairs, seed=7, labelled_share=0.2).labelled

@@ -118,7 +118,7 @@ class VelocityGAN(Objective):
             "wasserstein_distance": distance.detach(),
             "gradient_penalty": penalty.detach(),
         }
-        if generator_updates(state.step, tools.steps_per_epoch, self.settings.n_critic):
+        if admitted and generator_updates(state.step, tools.steps_per_epoch, self.settings.n_critic):
             self.critic.requires_grad_(False)  # the generator's backward needs no critic weight gradients
             with tools.fast.autocast(inputs.device):
                 prediction = tools.replica(inputs)
